@@ -1,0 +1,67 @@
+"""Request and response shapes of the admin calls."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from schemas.enums import Agency, Role
+
+
+class OrganisationIn(BaseModel):
+    """A partner organisation to register."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Cambridgeshire Constabulary", "agency": "police"}]}
+    )
+    name: str = Field(min_length=1, max_length=200)
+    agency: Agency
+
+
+class OrganisationOut(BaseModel):
+    """A registered partner organisation."""
+
+    id: uuid.UUID
+    name: str
+    agency: Agency
+
+
+class IssuedKeyOut(BaseModel):
+    """A new key: shown once, stored only as a hash."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "0b7c6f1e-2f4e-4f5e-9b1a-1d2c3b4a5f6e", "api_key": "fdk_..."}]}
+    )
+    id: uuid.UUID
+    api_key: str
+
+
+class UserIn(BaseModel):
+    """A member of MASH staff to add."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Sam Social Worker", "email": "sam@example.org", "role": "practitioner"}]
+        },
+    )
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    role: Role
+    password: str | None = Field(default=None, min_length=12, max_length=200, description="For the staff web pages.")
+
+
+class UserOut(BaseModel):
+    """A new staff user and their first key (shown once)."""
+
+    id: uuid.UUID
+    api_key: str
+    key_id: uuid.UUID
+
+
+class PasswordIn(BaseModel):
+    """A new password for a staff user's sign-in to the web pages."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=12, max_length=200)

@@ -1,0 +1,74 @@
+"""The audit trail: who read or changed which record, when and why (DPA 2018 s.62)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlmodel import Session
+
+from schemas.tables import AuditEvent
+from schemas.types import utc_now
+from triage.auth import Caller
+
+
+def _request_id() -> str | None:
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value else None
+
+
+def record(
+    *,
+    session: Session,
+    caller: Caller,
+    action: str,
+    entity: str,
+    entity_id: uuid.UUID | str | None,
+    purpose: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event in the caller's transaction. DETAIL must hold no personal data."""
+    record_many(
+        session=session,
+        caller=caller,
+        action=action,
+        entity=entity,
+        entity_ids=[entity_id],
+        purpose=purpose,
+        detail=detail,
+    )
+
+
+def record_many(
+    *,
+    session: Session,
+    caller: Caller,
+    action: str,
+    entity: str,
+    entity_ids: Iterable[uuid.UUID | str | None],
+    purpose: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event per entity (a page of a list is one read of each referral on it)."""
+    now = utc_now()
+    rows = [
+        {
+            "at": now,
+            "actor_kind": caller.actor_kind,
+            "actor_id": caller.actor_id,
+            "organisation_id": caller.organisation_id,
+            "role": str(caller.role),
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id) if entity_id is not None else None,
+            "purpose": purpose,
+            "request_id": _request_id(),
+            "detail": detail,
+        }
+        for entity_id in entity_ids
+    ]
+    if rows:
+        session.execute(sa.insert(AuditEvent), rows)

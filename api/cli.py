@@ -1,0 +1,121 @@
+"""The `frontdoor` command: serve, migrate, and bootstrap the first admin."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import typer
+
+from triage.db import get_engine, session_scope
+from triage.db import migrate as run_migrations
+from triage.settings import get_settings
+
+app = typer.Typer(help="The MASH front door service.", no_args_is_help=True, add_completion=False)
+admin_app = typer.Typer(help="Administration without a running server.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the API (and the staff pages) with uvicorn."""
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its metrics here so /metrics reports the sum, whichever worker answers.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="frontdoor-metrics-")
+    _hint_first_admin()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=True,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _hint_first_admin() -> None:
+    import sqlalchemy as sa
+
+    from triage.admin import admin_key_count
+
+    try:
+        with session_scope(get_engine()) as session:
+            admins = admin_key_count(session=session)
+    except sa.exc.SQLAlchemyError:
+        return
+    if admins == 0:
+        typer.echo(
+            "\nNo admin yet. To get the first admin key, run in another terminal:\n"
+            "    .venv/bin/frontdoor admin bootstrap\n"
+        )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision."""
+    run_migrations(get_settings().database_url)
+    typer.echo("Database migrated to the newest revision.")
+
+
+@admin_app.command("bootstrap")
+def bootstrap(as_json: bool = typer.Option(False, "--json", help='Print {"api_key": ...} only.')) -> None:
+    """Migrate, then create the first admin (if none exists) and print its key once."""
+    from triage.admin import bootstrap_admin
+    from triage.rulesets import ensure_default_rule_set
+
+    run_migrations(get_settings().database_url)
+    with session_scope(get_engine()) as session:
+        ensure_default_rule_set(session)
+        issued = bootstrap_admin(session=session)
+    if issued is None:
+        message = "An admin already exists; ask them for a key, or revoke and reissue through the API."
+        if as_json:
+            typer.echo(json.dumps({"api_key": None, "detail": message}))
+        else:
+            typer.echo(message)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps({"api_key": issued.api_key}))
+    else:
+        typer.echo(f"Admin API key (shown once, keep it safe): {issued.api_key}")
+
+
+@admin_app.command("set-password")
+def set_password(
+    email: str = typer.Argument(..., help="The staff user's email address."),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+) -> None:
+    """Set a staff user's password for signing in to the web pages."""
+    import sqlalchemy as sa
+    from sqlmodel import col
+
+    from schemas.tables import StaffUser
+    from triage import admin
+    from triage.auth import SYSTEM
+
+    if len(password) < 12:
+        typer.echo("Choose a password of at least 12 characters.", err=True)
+        raise typer.Exit(2)
+    with session_scope(get_engine()) as session:
+        user = session.execute(
+            sa.select(StaffUser).where(col(StaffUser.email) == email.strip().lower())
+        ).scalar_one_or_none()
+        if user is None:
+            typer.echo("No staff user has that email address.", err=True)
+            raise typer.Exit(1)
+        admin.set_password(session=session, caller=SYSTEM, user_id=user.id, password=password)
+    typer.echo("Password set.")
+
+
+if __name__ == "__main__":
+    app()

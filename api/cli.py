@@ -117,5 +117,27 @@ def set_password(
     typer.echo("Password set.")
 
 
+@app.command()
+def worker(
+    once: bool = typer.Option(False, help="Deliver what is due, then stop."),
+) -> None:
+    """Deliver webhook events from the outbox (several workers may run at once)."""
+    from triage.webhooks import run_worker
+
+    run_worker(engine=get_engine(), once=once)
+
+
+@app.command()
+def simulate(
+    referrals: int = typer.Option(..., min=1, help="How many referrals to create."),
+    days: int = typer.Option(365, min=1, help="Spread them over this many days up to now."),
+    seed: int = typer.Option(1, help="Random seed, for repeatable data."),
+) -> None:
+    """Fill the database with realistic synthetic referrals, stored as intake would store them."""
+    from triage.simulate import simulate as run_simulation
+
+    run_simulation(engine=get_engine(), referrals=referrals, days=days, seed=seed)
+
+
 if __name__ == "__main__":
     app()

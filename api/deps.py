@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -13,10 +13,11 @@ from sqlmodel import Session
 
 from schemas.enums import Role
 from schemas.tables import Referral
-from triage import access
+from triage import access, ratelimit
 from triage.auth import Caller, authenticate, require_role
 from triage.db import get_engine
 from triage.errors import BadRequest
+from triage.settings import get_settings
 
 bearer = HTTPBearer(auto_error=False, description="An API key issued by the MASH administrator.")
 
@@ -92,3 +93,23 @@ async def json_body(request: Request) -> Any:
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def rate_limited(bucket: str) -> Callable[[Caller], Caller]:
+    """A dependency counting the caller's key against BUCKET's per-minute limit (429 past it)."""
+
+    def check(caller: CallerDep) -> Caller:
+        settings = get_settings()
+        per_minute = {
+            "intake": settings.rate_limit_intake_per_minute,
+            "polling": settings.rate_limit_polling_per_minute,
+        }[bucket]
+        subject = str(caller.key_id or caller.user_id or caller.organisation_id)
+        ratelimit.hit(engine=get_engine(), subject=subject, bucket=bucket, limit=ratelimit.Limit(per_minute, 60))
+        return caller
+
+    return check
+
+
+IntakeLimit = Annotated[Caller, Depends(rate_limited("intake"))]
+PollingLimit = Annotated[Caller, Depends(rate_limited("polling"))]

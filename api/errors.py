@@ -58,9 +58,14 @@ async def _front_door_error(request: Request, exc: Exception) -> JSONResponse:
     extra = dict(exc.extra)
     if isinstance(exc, Invalid):
         extra["errors"] = [p.as_dict() for p in exc.problems]
-    return problem(
+    headers_extra = {}
+    if "retry_after" in extra:
+        headers_extra["Retry-After"] = str(extra["retry_after"])
+    response = problem(
         status=exc.status, detail=exc.detail, instance=_instance(request), slug=exc.type_slug, title=exc.title, **extra
     )
+    response.headers.update(headers_extra)
+    return response
 
 
 def _pointer(loc: tuple[Any, ...]) -> tuple[str, str | None]:

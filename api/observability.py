@@ -34,7 +34,17 @@ REFERRALS_REJECTED = Counter(
 
 def configure_logging(level: str = "INFO") -> None:
     """JSON logs on stderr. Only ids, codes and counts are logged: never names, dates of birth or free text."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    shared: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+    # Records from the standard library (uvicorn, alembic) come out as JSON too.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared)
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # httpx logs every request line it sends; webhook deliveries are counted in metrics instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
+from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 import schemas.types
-from alembic import op
-${imports if imports else ""}
+
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}

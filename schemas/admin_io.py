@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -65,3 +66,31 @@ class PasswordIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     password: str = Field(min_length=12, max_length=200)
+
+
+class PublicKeyIn(BaseModel):
+    """A partner system's public key for signed-JWT client authentication: a JWK or a PEM."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kid": "police-2026-1", "pem": "-----BEGIN PUBLIC KEY-----\n..."}]},
+    )
+    kid: str | None = Field(default=None, min_length=1, max_length=200)
+    jwk: dict[str, Any] | None = None
+    pem: str | None = Field(default=None, max_length=10_000)
+
+
+class PublicKeyOut(BaseModel):
+    """A registered public key."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    kid: str
+
+
+class TokenOut(BaseModel):
+    """An OAuth 2.0 access token (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int

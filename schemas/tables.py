@@ -56,6 +56,40 @@ class ApiKey(SQLModel, table=True):
     user_id: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id", index=True)
     created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set for short-lived access tokens issued at /oauth2/token; API keys do not expire.
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrganisationPublicKey(SQLModel, table=True):
+    """A partner system's public key, for signed-JWT client authentication."""
+
+    __tablename__ = "organisation_public_key"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "kid"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    kid: str = Field(max_length=200)
+    jwk: Any = Field(default=None, sa_type=JSONType, nullable=True)
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class UsedAssertion(SQLModel, table=True):
+    """The jti of every client assertion accepted, so a replay is refused until it expires."""
+
+    __tablename__ = "used_assertion"
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
+    jti: str = Field(max_length=200, primary_key=True)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests counted per key, per limited action, per fixed window: shared by every server process."""
+
+    __tablename__ = "rate_limit_window"
+    subject: str = Field(max_length=64, primary_key=True)
+    bucket: str = Field(max_length=32, primary_key=True)
+    window_start: dt.datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    count: int = Field(default=0)
 
 
 class ReferralNumber(SQLModel, table=True):
@@ -233,7 +267,12 @@ class FeedbackEvent(SQLModel, table=True):
     """What the referrer is told, in the order it happened."""
 
     __tablename__ = "feedback_event"
-    __table_args__ = (sa.Index("ix_feedback_event_org_id", "organisation_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_feedback_event_org_id", "organisation_id", "id"),
+        # The feed's order on PostgreSQL is (tx_id, id): one organisation's, and every one (staff).
+        sa.Index("ix_feedback_event_org_tx", "organisation_id", "tx_id", "id"),
+        sa.Index("ix_feedback_event_tx", "tx_id", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
     referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
@@ -242,6 +281,7 @@ class FeedbackEvent(SQLModel, table=True):
     message: str
     outcomes: Any = Field(default=None, sa_type=JSONType, nullable=True)
     # The writing transaction's id on PostgreSQL, so a poller can wait for slower writers to commit.
+    # A trigger stamps it on every insert (migration feedback_1), whoever writes the row; NULL on SQLite.
     tx_id: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 

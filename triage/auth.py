@@ -82,7 +82,11 @@ def authenticate(*, session: Session, token: str | None) -> Caller:
         .select_from(ApiKey)
         .outerjoin(Organisation, col(Organisation.id) == col(ApiKey.organisation_id))
         .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
-        .where(col(ApiKey.key_hash) == hash_api_key(token), col(ApiKey.revoked_at).is_(None))
+        .where(
+            col(ApiKey.key_hash) == hash_api_key(token),
+            col(ApiKey.revoked_at).is_(None),
+            sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > utc_now()),
+        )
     )
     row = session.execute(stmt).first()
     if row is None or row.disabled_at is not None:

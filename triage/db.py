@@ -47,7 +47,7 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     settings = get_settings()
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE is ours.
         sa.event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
@@ -56,6 +56,8 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(
         url,
         pool_pre_ping=True,
+        # Errors must never carry a child's details into a log.
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=10,

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     run_worker_in_server: bool = False
+    # Per key, per minute, shared by every server process.
+    rate_limit_intake_per_minute: int = 300
+    rate_limit_polling_per_minute: int = 600
+    # Signed-JWT client credentials: lifetime of the access tokens /oauth2/token issues.
+    access_token_seconds: int = 600
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -7,8 +7,17 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, SessionDep
-from schemas.admin_io import IssuedKeyOut, OrganisationIn, OrganisationOut, PasswordIn, UserIn, UserOut
-from triage import admin
+from schemas.admin_io import (
+    IssuedKeyOut,
+    OrganisationIn,
+    OrganisationOut,
+    PasswordIn,
+    PublicKeyIn,
+    PublicKeyOut,
+    UserIn,
+    UserOut,
+)
+from triage import admin, client_assertion
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -55,3 +64,18 @@ def set_password(user_id: uuid.UUID, body: PasswordIn, session: SessionDep, call
 def revoke_key(key_id: uuid.UUID, session: SessionDep, caller: AdminDep) -> Response:
     admin.revoke(session=session, caller=caller, key_id=key_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/organisations/{organisation_id}/public-keys",
+    status_code=201,
+    response_model=PublicKeyOut,
+    summary="Register a partner system's public key for signed-JWT authentication",
+)
+def register_public_key(
+    organisation_id: uuid.UUID, body: PublicKeyIn, session: SessionDep, caller: AdminDep
+) -> PublicKeyOut:
+    row = client_assertion.register_public_key(
+        session=session, caller=caller, organisation_id=organisation_id, kid=body.kid, jwk=body.jwk, pem=body.pem
+    )
+    return PublicKeyOut(id=row.id, organisation_id=row.organisation_id, kid=row.kid)

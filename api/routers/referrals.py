@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CallerDep, CurrentReferral, JsonBody, ReferrerDep, SessionDep
+from api.deps import CallerDep, CurrentReferral, IntakeLimit, JsonBody, ReferrerDep, SessionDep
 from api.observability import REFERRALS_RECEIVED, REFERRALS_REJECTED
 from api.openapi_docs import REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY
 from triage import intake, views
@@ -31,6 +31,7 @@ router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
         400: {"description": "The body is not JSON"},
         409: {"description": "A request with the same Idempotency-Key is still in flight"},
         413: {"description": "The body is over 256 KiB"},
+        429: {"description": "Too many referrals from this key this minute; see Retry-After"},
         422: {"description": "Problems to correct, each with a pointer and a prompt"},
     },
 )
@@ -38,6 +39,7 @@ def create_referral(
     body: JsonBody,
     session: SessionDep,
     caller: ReferrerDep,
+    _limit: IntakeLimit,
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -64,3 +64,15 @@ def test_openapi_describes_the_referral_body_with_an_example(client: TestClient)
     schemas = document["components"]["schemas"]
     assert "ReferralIn" in schemas and "children" in schemas["ReferralIn"]["properties"]
     assert document["components"]["securitySchemes"]
+
+
+def test_docs_can_be_turned_off(monkeypatch, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DOCS_ENABLED", "false")
+    from api.app import create_app
+    from triage.settings import get_settings
+
+    get_settings.cache_clear()
+    with TestClient(create_app()) as off:
+        assert off.get("/docs").status_code == 404
+        assert off.get("/redoc").status_code == 404
+        assert off.get("/healthz").status_code == 200

@@ -16,6 +16,7 @@ from api.observability import BodySizeLimitMiddleware, RequestContextMiddleware,
 from triage.db import get_engine, session_scope
 from triage.rulesets import ensure_default_rule_set
 from triage.settings import get_settings
+from triage.webhook_worker import WorkerThread
 
 DESCRIPTION = """
 The multi-agency safeguarding hub (MASH) front door. Partner agencies send referrals about children;
@@ -38,7 +39,13 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_seed_rules)
     except Exception:  # noqa: BLE001 - a database that is down at start-up must not stop the process; /readyz says so
         errors.log.warning("rule_set_seed_deferred")
-    yield
+    # `make run` delivers webhooks from inside the server; larger deployments run `frontdoor worker`.
+    worker = WorkerThread(engine=get_engine()).start() if get_settings().run_worker_in_server else None
+    try:
+        yield
+    finally:
+        if worker is not None and not await run_in_threadpool(worker.stop):
+            errors.log.warning("webhook_worker_still_busy_at_shutdown")
 
 
 def _routers() -> list[APIRouter]:

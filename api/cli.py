@@ -122,9 +122,18 @@ def worker(
     once: bool = typer.Option(False, help="Deliver what is due, then stop."),
 ) -> None:
     """Deliver webhook events from the outbox (several workers may run at once)."""
+    import signal
+    import threading
+
     from triage.webhooks import run_worker
 
-    run_worker(engine=get_engine(), once=once)
+    stop = threading.Event()
+    # SIGTERM and Ctrl-C finish the delivery in hand, hand back the rest of the batch, then stop.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    attempts = run_worker(engine=get_engine(), once=once, stop=stop)
+    if once:
+        typer.echo(f"{attempts} webhook deliveries attempted.")
 
 
 @app.command()
@@ -132,11 +141,36 @@ def simulate(
     referrals: int = typer.Option(..., min=1, help="How many referrals to create."),
     days: int = typer.Option(365, min=1, help="Spread them over this many days up to now."),
     seed: int = typer.Option(1, help="Random seed, for repeatable data."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Fill the database with realistic synthetic referrals, stored as intake would store them."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from triage.simulate import simulate as run_simulation
 
-    run_simulation(engine=get_engine(), referrals=referrals, days=days, seed=seed)
+    run_migrations(get_settings().database_url)
+    started = time.perf_counter()
+    columns = (TextColumn("Simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=quiet) as bar:
+        task = bar.add_task("referrals", total=referrals)
+        run_simulation(
+            engine=get_engine(),
+            referrals=referrals,
+            days=days,
+            seed=seed,
+            progress=lambda done: bar.advance(task, done),
+        )
+    elapsed = time.perf_counter() - started
+    typer.echo(f"{referrals} referrals simulated in {elapsed:.1f} s ({referrals / elapsed:.0f} a second).")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,28 @@ class Referral(SQLModel, table=True):
         sa.Index("ix_referral_queue", "decided", "rag_rank", "decision_due_at"),
         sa.Index("ix_referral_org_received", "organisation_id", "received_at"),
         sa.Index("ix_referral_assigned_queue", "assigned_to", "decided", "rag_rank", "decision_due_at"),
+        # Reports: everything the summary reads of a referral, in received order (an index-only scan).
+        sa.Index(
+            "ix_referral_report",
+            "received_at",
+            "agency",
+            "decided",
+            "decided_on_time",
+            "decision_due_at",
+            "decided_at",
+            "id",
+        ),
+        # The same in id order, so the summary joins children, concerns and feedback to it without hashing.
+        sa.Index(
+            "ix_referral_report_by_id",
+            "id",
+            "received_at",
+            "agency",
+            "decided",
+            "decided_on_time",
+            "decision_due_at",
+            "decided_at",
+        ),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     reference: str = Field(max_length=32, unique=True)
@@ -161,7 +183,16 @@ class ReferralConcern(SQLModel, table=True):
     """One concern category of a referral; a row each so reports can count them in SQL."""
 
     __tablename__ = "referral_concern"
-    __table_args__ = (sa.Index("ix_referral_concern_category", "category", "referral_id"),)
+    __table_args__ = (
+        sa.Index("ix_referral_concern_category", "category", "referral_id"),
+        # Reports: the referrals with neglect, in id order.
+        sa.Index(
+            "ix_referral_concern_neglect",
+            "referral_id",
+            postgresql_where=sa.text("category = 'neglect'"),
+            sqlite_where=sa.text("category = 'neglect'"),
+        ),
+    )
     referral_id: uuid.UUID = Field(foreign_key="referral.id", primary_key=True)
     category: str = Field(max_length=40, primary_key=True)
 
@@ -173,6 +204,18 @@ class Child(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_child_name_dob", "name_key", "date_of_birth"),
         sa.Index("ix_child_nhs_number", "nhs_number"),
+        # Reports: everything the summary reads of a child, by referral (an index-only scan).
+        sa.Index(
+            "ix_child_report",
+            "referral_id",
+            "outcome",
+            "step_down",
+            "voice_heard",
+            "voice_not_obtained_reason",
+            "referrals_12m",
+            "unborn",
+            "age_years",
+        ),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)
@@ -272,6 +315,13 @@ class FeedbackEvent(SQLModel, table=True):
         # The feed's order on PostgreSQL is (tx_id, id): one organisation's, and every one (staff).
         sa.Index("ix_feedback_event_org_tx", "organisation_id", "tx_id", "id"),
         sa.Index("ix_feedback_event_tx", "tx_id", "id"),
+        # Reports: which referrals' referrers were told the decision.
+        sa.Index(
+            "ix_feedback_event_decision_made",
+            "referral_id",
+            postgresql_where=sa.text("event = 'decision_made'"),
+            sqlite_where=sa.text("event = 'decision_made'"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
     referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)

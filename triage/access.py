@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from schemas.tables import FeedbackEvent, InformationRequest, Referral
+from schemas.tables import FeedbackEvent, InformationRequest, Referral, WebhookSubscription
 from triage.auth import Caller
 from triage.errors import NotFound
 
@@ -35,6 +35,11 @@ def readable_feedback(caller: Caller) -> sa.Select[Any]:
     if not caller.is_staff:
         stmt = stmt.where(col(FeedbackEvent.organisation_id) == _organisation(caller))
     return stmt
+
+
+def readable_webhook_subscriptions(caller: Caller) -> sa.Select[Any]:
+    """Webhook subscriptions CALLER may see: its own organisation's only (staff have none)."""
+    return sa.select(WebhookSubscription).where(col(WebhookSubscription.organisation_id) == _organisation(caller))
 
 
 def get_referral(*, session: Session, caller: Caller, referral_id: uuid.UUID, for_update: bool = False) -> Referral:

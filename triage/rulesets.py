@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from schemas.tables import RuleSet
 from schemas.types import utc_now
+from triage.errors import Conflict
 from triage.rules import CompiledRuleSet, compile_rule_set, load_default_source
 
 _compiled: dict[int, CompiledRuleSet] = {}
@@ -51,3 +53,40 @@ def active_rule_set(session: Session) -> CompiledRuleSet:
         return _compiled[version]
     source = session.execute(sa.select(col(RuleSet.source)).where(col(RuleSet.version) == version)).scalar_one()
     return compiled(version=version, source=source)
+
+
+def active_row(session: Session) -> RuleSet:
+    """The stored rule set that is active now (the default, stored on first use, when none is)."""
+    stmt = sa.select(RuleSet).where(col(RuleSet.active).is_(True))
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        ensure_default_rule_set(session)
+        row = session.execute(stmt).scalar_one()
+    return row
+
+
+def versions(session: Session) -> list[RuleSet]:
+    """Every stored version, newest first."""
+    return list(session.execute(sa.select(RuleSet).order_by(col(RuleSet.version).desc())).scalars())
+
+
+def store_active(*, session: Session, source: str, created_by: uuid.UUID | None) -> RuleSet:
+    """Store SOURCE (already checked) as the next version and make it the active one, in the caller's transaction."""
+    active_row(session)
+    now = utc_now()
+    latest = session.execute(sa.select(sa.func.max(col(RuleSet.version)))).scalar_one() or 0
+    # Intake reads the active version from the database for every referral, so every process switches to the new
+    # version as soon as this transaction commits; ratings already made keep the version that made them.
+    session.execute(sa.update(RuleSet).where(col(RuleSet.active).is_(True)).values(active=False))
+    row = RuleSet(
+        version=latest + 1, source=source, created_by=created_by, active=True, activated_at=now, created_at=now
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(
+            "Another rule set version was stored at the same moment; check the versions and retry."
+        ) from None
+    # Not compiled into the cache here: the cache is keyed by version, and this transaction may yet roll back.
+    return row

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     run_worker_in_server: bool = False
+    # Webhook delivery: retries back off exponentially (with jitter) from the base up to the cap.
+    webhook_max_attempts: int = 15
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_max_seconds: float = 6 * 3600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_lease_seconds: float = 120.0
+    webhook_batch_size: int = 20
+    webhook_poll_seconds: float = 1.0
     # Per key, per minute, shared by every server process.
     rate_limit_intake_per_minute: int = 300
     rate_limit_polling_per_minute: int = 600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -9,11 +10,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from schemas.enums import FeedbackEventKind, ReferralStatus
-from schemas.tables import Child, FeedbackEvent, Referral, ReferralConcern
+from schemas.tables import AuditEvent, Child, FeedbackEvent, Organisation, Referral, ReferralConcern, StaffUser
 from triage import access, audit
 from triage.auth import Caller
 from triage.errors import Invalid, Problem
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from triage.workflow import decisions, information_requests, state, strategy
+from triage.workflow import history as workflow_history
+
+# The staff view shows the latest of a referral's audit events; managers read the whole trail through /v1/audit.
+AUDIT_TRAIL_LIMIT = 200
 
 
 def children_of(session: Session, referral_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Child]]:
@@ -97,24 +103,66 @@ def triage_summary(referral: Referral | Child, version: int) -> dict[str, Any]:
 
 
 def staff_view(*, session: Session, referral: Referral) -> dict[str, Any]:
-    """The referrer's view plus the rating and each child's id and rating."""
+    """The referrer's view plus the rating and its reasons, each child's history, and the MASH's own work on it."""
     view = referrer_view(session=session, referral=referral)
     view["status"] = referral.status
     view["agency"] = referral.agency
     view["organisation_id"] = str(referral.organisation_id)
     view["assigned_to"] = str(referral.assigned_to) if referral.assigned_to else None
+    view["claimed_at"] = _iso(referral.claimed_at)
+    view["status_times"] = {str(status): _iso(getattr(referral, column)) for status, column in state.ENTERED_AT.items()}
+    view["decided_on_time"] = referral.decided_on_time
     view["triage"] = triage_summary(referral, referral.rule_set_version)
     children = children_of(session, [referral.id])[referral.id]
+    previous = workflow_history.previous_referrals(session, [child.id for child in children])
     view["children"] = [
         {
             **child.details,
             "id": str(child.id),
             "triage": triage_summary(child, referral.rule_set_version),
             "outcome": child.outcome,
+            "step_down": child.step_down,
+            "previous_referrals": previous[child.id],
         }
         for child in children
     ]
+    view["information_requests"] = information_requests.for_referral(session, referral.id)
+    view["decisions"] = decisions.for_referral(session, referral.id)
+    view["strategy_discussions"] = strategy.for_referral(session, referral.id)
+    view["audit_trail"] = audit_trail(session, referral.id)
     return view
+
+
+def audit_trail(session: Session, referral_id: uuid.UUID, *, limit: int = AUDIT_TRAIL_LIMIT) -> dict[str, Any]:
+    """The most recent audit events of a referral, oldest first, with who acted (managers read all via /v1/audit)."""
+    stmt = (
+        sa.select(AuditEvent, col(StaffUser.name), col(Organisation.name))
+        .outerjoin(StaffUser, col(StaffUser.id) == col(AuditEvent.actor_id))
+        .outerjoin(Organisation, col(Organisation.id) == col(AuditEvent.actor_id))
+        .where(col(AuditEvent.entity) == "referral", col(AuditEvent.entity_id) == str(referral_id))
+        .order_by(col(AuditEvent.id).desc())
+        .limit(limit + 1)
+    )
+    rows = session.execute(stmt).all()
+    events = [
+        {
+            "at": event.at.isoformat(),
+            "action": event.action,
+            "actor_kind": event.actor_kind,
+            "actor_id": str(event.actor_id) if event.actor_id else None,
+            "actor_name": user_name or organisation_name,
+            "role": event.role,
+            "purpose": event.purpose,
+            "detail": event.detail,
+        }
+        for event, user_name, organisation_name in rows[:limit]
+    ]
+    events.reverse()
+    return {"events": events, "earlier_events_not_shown": len(rows) > limit}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def read_referral(*, session: Session, caller: Caller, referral: Referral) -> dict[str, Any]:
@@ -179,8 +227,6 @@ def list_referrals(
 
 
 def _parse_ts(value: Any) -> Any:
-    import datetime as dt
-
     try:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:

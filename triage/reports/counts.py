@@ -1,0 +1,218 @@
+"""The database's counts behind the summary: the period's referrals and children, each counted several ways in
+one pass, plus concerns, refusals and the median time to a decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from schemas.enums import Agency, ConcernCategory, FeedbackEventKind, Outcome, VoiceNotObtainedReason
+from schemas.tables import Child, FeedbackEvent, Referral, ReferralConcern, RejectedRule, RejectedSubmission
+from triage.reports import snapshot, sql
+from triage.reports.grouping import Grouped, Grouping, count_grouped
+from triage.reports.period import Period
+
+AGE_BANDS = ("unborn", "0-1", "2-6", "7-15", "16-17")
+UNDECIDED = "undecided"
+ASSESSMENT = (Outcome.section_17_assessment.value,)
+STRATEGY = (Outcome.strategy_discussion.value, Outcome.immediate_protection.value)
+AGENCIES = [agency.value for agency in Agency]
+CONCERNS = [concern.value for concern in ConcernCategory]
+OUTCOMES = [outcome.value for outcome in Outcome]
+REASONS = [reason.value for reason in VoiceNotObtainedReason]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the database counted for one period."""
+
+    referrals: Grouped
+    children: Grouped
+    concerns: dict[str, int]
+    rejected_by_agency: dict[str, int]
+    rejected_by_rule: dict[str, int]
+    median_hours: float | None
+
+
+def _received(period: Period) -> sa.ColumnElement[bool]:
+    return _between(col(Referral.received_at), period)
+
+
+def _between(column: Any, period: Period) -> sa.ColumnElement[bool]:
+    return sa.and_(column >= sql.instant(period.starts), column < sql.instant(period.ends))
+
+
+def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
+    """Volume, timeliness and feedback, per referral: in total, by agency and by week."""
+    told = (
+        sa.select(col(FeedbackEvent.referral_id).label("referral_id"))
+        .where(col(FeedbackEvent.event) == FeedbackEventKind.decision_made.value)
+        .distinct()
+        .subquery("told")
+    )
+    rows: sa.Select = (
+        sa.select(
+            col(Referral.agency).label("agency"),
+            sql.week_bucket(dialect, col(Referral.received_at), period).label("week"),
+            col(Referral.decided).label("decided"),
+            sa.func.coalesce(col(Referral.decided_on_time), sa.false()).label("on_time"),
+            sa.and_(sa.not_(col(Referral.decided)), col(Referral.decision_due_at) < sql.instant(now)).label("overdue"),
+            told.c.referral_id.is_not(None).label("told"),
+        )
+        .select_from(Referral)
+        .outerjoin(told, told.c.referral_id == col(Referral.id))
+        .where(_received(period))
+    )
+    return Grouping(
+        rows=rows,
+        fine=(("agency", "week", "decided", "on_time", "overdue", "told"),),
+        sets={"total": (), "agency": ("agency",), "week": ("week",)},
+        measures={
+            "n": None,
+            "decided": lambda c: c.decided,
+            "on_time": lambda c: sa.and_(c.decided, c.on_time),
+            "undecided": lambda c: sa.not_(c.decided),
+            "overdue": lambda c: c.overdue,
+            "told": lambda c: sa.and_(c.decided, c.told),
+        },
+        source={"total": 0, "agency": 0, "week": 0},
+    )
+
+
+def _children(dialect: str, period: Period) -> Grouping:
+    """Outcomes, re-referrals, the child's voice and neglect, per child, counted the ways the summary shows."""
+    neglected = (
+        sa.select(col(ReferralConcern.referral_id).label("referral_id"))
+        .where(col(ReferralConcern.category) == ConcernCategory.neglect.value)
+        .subquery("neglected")
+    )
+    age = col(Child.age_years)
+    band = sa.case(
+        (col(Child.unborn), "unborn"),
+        (age <= 1, "0-1"),
+        (age <= 6, "2-6"),
+        (age <= 15, "7-15"),
+        (age <= 17, "16-17"),
+        else_="18+",
+    )
+    rows: sa.Select = (
+        sa.select(
+            col(Referral.agency).label("agency"),
+            sql.week_bucket(dialect, col(Referral.received_at), period).label("week"),
+            col(Child.outcome).label("outcome"),
+            col(Child.voice_not_obtained_reason).label("reason"),
+            # Only children in referrals with neglect have a band: the neglect section counts no one else.
+            sa.case((neglected.c.referral_id.is_not(None), band), else_=sa.null()).label("band"),
+            sa.func.coalesce(col(Child.step_down), sa.false()).label("step_down"),
+            col(Child.voice_heard).label("heard"),
+            (col(Child.referrals_12m) > 0).label("again"),
+        )
+        .select_from(Child)
+        .join(Referral, col(Referral.id) == col(Child.referral_id))
+        .outerjoin(neglected, neglected.c.referral_id == col(Child.referral_id))
+        .where(_received(period))
+    )
+    every = ("agency", "outcome", "reason", "band", "step_down", "heard", "again")
+    sets = {
+        "total": (),
+        "agency": ("agency",),
+        "outcome": ("outcome",),
+        "reason": ("reason",),
+        "agency_outcome": ("agency", "outcome"),
+        "band": ("band",),
+        "band_outcome": ("band", "outcome"),
+        "week": ("week",),
+    }
+    return Grouping(
+        rows=rows,
+        # The week is counted on its own: with the other keys it would multiply the groups by 53.
+        fine=(every, ("week",)),
+        sets=sets,
+        measures={
+            "n": None,
+            "decided": lambda c: c.outcome.is_not(None),
+            "again": lambda c: c.again,
+            "heard": lambda c: c.heard,
+            "stepped_down": lambda c: sa.and_(c.outcome.is_not(None), c.step_down),
+            "assessment": lambda c: c.outcome.in_(ASSESSMENT),
+            "strategy": lambda c: c.outcome.in_(STRATEGY),
+            "converted": lambda c: c.outcome.in_(ASSESSMENT + STRATEGY),
+        },
+        source={name: 1 if name == "week" else 0 for name in sets},
+    )
+
+
+def _by(conn: sa.Connection, stmt: sa.Select) -> dict[str, int]:
+    return {str(key): int(value) for key, value in conn.execute(stmt)}
+
+
+def _statements(dialect: str, period: Period, now: dt.datetime) -> dict[str, Callable[[sa.Connection], Any]]:
+    """The independent pieces of work, each a function of a connection."""
+    concerns = (
+        sa.select(col(ReferralConcern.category), sa.func.count())
+        .join(Referral, col(Referral.id) == col(ReferralConcern.referral_id))
+        .where(_received(period))
+        .group_by(col(ReferralConcern.category))
+    )
+    refused = _between(col(RejectedSubmission.at), period)
+    by_agency = (
+        sa.select(col(RejectedSubmission.agency), sa.func.count())
+        .where(refused)
+        .group_by(col(RejectedSubmission.agency))
+    )
+    # A submission failing one rule in several places counts once for that rule.
+    by_rule = (
+        sa.select(col(RejectedRule.code), sa.func.count(sa.distinct(col(RejectedRule.submission_id))))
+        .where(_between(col(RejectedRule.at), period))
+        .group_by(col(RejectedRule.code))
+    )
+    hours = sql.hours_between(dialect, col(Referral.received_at), col(Referral.decided_at))
+    durations = sa.select(hours).where(_received(period), col(Referral.decided), col(Referral.decided_at).is_not(None))
+
+    def rest(conn: sa.Connection) -> tuple[dict[str, int], dict[str, int], Any]:
+        return _by(conn, by_agency), _by(conn, by_rule), conn.execute(sql.median(dialect, durations)).scalar_one()
+
+    return {
+        "referrals": lambda conn: _weeks_as_text(count_grouped(conn, _referrals(dialect, period, now))),
+        "children": lambda conn: _weeks_as_text(count_grouped(conn, _children(dialect, period))),
+        "concerns": lambda conn: _by(conn, concerns),
+        "rest": rest,
+    }
+
+
+def count_figures(*, session: Session, period: Period, now: dt.datetime) -> Counts:
+    """Every count the summary needs; on PostgreSQL the pieces run side by side, all in this transaction's snapshot."""
+    dialect = session.get_bind().dialect.name
+    work = _statements(dialect, period, now)
+    if dialect == "postgresql":
+        done = snapshot.run_in_snapshot(session, work)
+    else:
+        conn = session.connection()
+        done = {name: piece(conn) for name, piece in work.items()}
+    rejected_by_agency, rejected_by_rule, median = done["rest"]
+    return Counts(
+        referrals=done["referrals"],
+        children=done["children"],
+        concerns=done["concerns"],
+        rejected_by_agency=rejected_by_agency,
+        rejected_by_rule=rejected_by_rule,
+        median_hours=None if median is None else float(median),
+    )
+
+
+def _weeks_as_text(grouped: Grouped) -> Grouped:
+    """Week keys as their Monday, YYYY-MM-DD (PostgreSQL gives the start of the week as a timestamp)."""
+    grouped["week"] = {(str(week)[:10],): counts for (week,), counts in grouped["week"].items()}
+    return grouped
+
+
+def known_first(known: Iterable[str], seen: Iterable[str | None]) -> list[str]:
+    """Every known value in its order (so a chart always has them), then anything else the data holds."""
+    ordered = list(known)
+    extra = sorted({value for value in seen if value is not None} - set(ordered))
+    return ordered + extra

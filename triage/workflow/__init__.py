@@ -1,0 +1,1 @@
+"""The MASH workflow: the queue, holding a referral, information requests, decisions and strategy discussions."""

@@ -42,7 +42,9 @@ PG_PORT = os.environ.get("FAULT_PG_PORT", "5432")
 def _pg(action: str, *extra: str) -> None:
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", _cluster(), CLUSTER_NAME, action, *extra],
-        check=True, capture_output=True, timeout=60,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
 
 
@@ -145,12 +147,14 @@ def test_nothing_is_lost_through_restarts_and_a_killed_worker(
         done_keys = conn.execute(
             sa.select(IdempotencyRecord.key, IdempotencyRecord.referral_id, IdempotencyRecord.response)
         ).all()
-        acknowledged_events = conn.execute(
-            sa.select(FeedbackEvent.referral_id).where(FeedbackEvent.event == "acknowledged")
-        ).scalars().all()
+        acknowledged_events = (
+            conn.execute(sa.select(FeedbackEvent.referral_id).where(FeedbackEvent.event == "acknowledged"))
+            .scalars()
+            .all()
+        )
     stored = {str(r) for r in referrals}
     acknowledged_ids = set(tally.acknowledged.values())
-    print(  # noqa: T201 - the counts are the report of this test
+    print(
         f"\nfault run: {len(tally.acknowledged)} acknowledged, {len(stored)} stored, statuses {dict(tally.statuses)}, "
         f"transport errors {tally.transport_errors}"
     )

@@ -31,7 +31,7 @@ from triage.errors import Invalid, NotAllowed
 from triage.history import ChildKey, find_earlier_referrals, name_key
 from triage.rules import Rating
 from triage.rulesets import active_rule_set
-from triage.validation import rejection_pointer_pattern, validate_referral
+from triage.validation import age_on, rejection_pointer_pattern, validate_referral
 
 YEAR = dt.timedelta(days=365)
 
@@ -136,7 +136,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         ratings.append(rating)
         children.append(_child_row(child_in, key=key, position=position, rating=rating, facts=facts))
 
-    top = _most_urgent(ratings)
+    top = most_urgent(ratings)
     number = session.execute(sa.insert(ReferralNumber).returning(col(ReferralNumber.id))).scalar_one()
     referral = Referral(
         reference=f"MASH-{received_at.astimezone(LONDON).year}-{number:06d}",
@@ -152,7 +152,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         rag_rank=RAG_RANK[Rag(top.rag)],
         pathway=top.pathway,
         rule_set_version=rule_set.version,
-        reasons=_union_reasons(ratings),
+        reasons=union_reasons(ratings),
         immediate_danger=referral_in.immediate_danger,
         concerns_summary=referral_in.concerns.summary,
         indicators=indicators,
@@ -160,7 +160,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         household=[m.model_dump(mode="json", exclude_none=True) for m in referral_in.household or []],
         consent=referral_in.consent.model_dump(mode="json", exclude_none=True),
         consent_status=str(referral_in.consent.status),
-        agency_details=_jsonable(agency_details),
+        agency_details=jsonable(agency_details),
         created_by_key=caller.key_id,
     )
     session.add(referral)
@@ -213,12 +213,8 @@ def _child_key(child: ChildIn, *, today: dt.date) -> ChildKey:
         date_of_birth=dob,
         nhs_number=child.nhs_number,
         unborn=dob is None,
-        age_years=_age_years(dob, today) if dob is not None else None,
+        age_years=age_on(dob, today) if dob is not None else None,
     )
-
-
-def _age_years(dob: dt.date, today: dt.date) -> int:
-    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
 
 def _child_row(child_in: ChildIn, *, key: ChildKey, position: int, rating: Rating, facts: dict[str, Any]) -> Child:
@@ -252,12 +248,12 @@ def _child_row(child_in: ChildIn, *, key: ChildKey, position: int, rating: Ratin
     )
 
 
-def _most_urgent(ratings: list[Rating]) -> Rating:
+def most_urgent(ratings: list[Rating]) -> Rating:
     """The referral takes the rating of its most urgent child: RAG first, then level."""
     return min(ratings, key=lambda r: (RAG_RANK[Rag(r.rag)], -r.level))
 
 
-def _union_reasons(ratings: list[Rating]) -> list[dict[str, str]]:
+def union_reasons(ratings: list[Rating]) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     for rating in ratings:
         for reason in rating.reasons_json():
@@ -265,11 +261,11 @@ def _union_reasons(ratings: list[Rating]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dt.date | uuid.UUID):
         return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
     return value

@@ -17,9 +17,10 @@ from schemas.tables import Referral
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.history import name_key
-from triage.intake import YEAR, _age_years, _jsonable, _most_urgent, _union_reasons, acknowledgement_message
+from triage.intake import YEAR, acknowledgement_message, jsonable, most_urgent, union_reasons
 from triage.rules import CompiledRuleSet, Rating
 from triage.simulate.people import Earlier, Identity
+from triage.validation import age_on
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def intake_rows(
     indicators = sorted(set(body["concerns"].get("indicators") or []))
     model = AGENCY_DETAILS_MODELS[sender.agency]
     # Intake keeps the agency details as its model dumps them: every field, null where not given.
-    details = _jsonable({name: body["agency_details"].get(name) for name in model.model_fields})
+    details = jsonable({name: body["agency_details"].get(name) for name in model.model_fields})
     neglect = "neglect" in concerns
     children: list[dict[str, Any]] = []
     ratings: list[Rating] = []
@@ -175,7 +176,7 @@ def intake_rows(
         # Intake matches on names and date of birth (or NHS number): an unborn child has neither on record.
         history = identity.earlier if born is not None else []
         recent = [e for e in history if e.received_at >= received_at - YEAR]
-        age = _age_years(born, today) if born is not None else None
+        age = age_on(born, today) if born is not None else None
         facts = {
             "immediate_danger": body["immediate_danger"],
             "agency": str(sender.agency),
@@ -210,7 +211,7 @@ def intake_rows(
             )
         if born is not None:
             identity.earlier.append(Earlier(child_id, referral_id, received_at, neglect))
-    top = _most_urgent(ratings)
+    top = most_urgent(ratings)
     reference = f"MASH-{received_at.astimezone(LONDON).year}-{number:06d}"
     due = decision_due_at(received_at=received_at, rag=top.rag)
     referral = {
@@ -236,7 +237,7 @@ def intake_rows(
         "rag_rank": RAG_RANK[Rag(top.rag)],
         "pathway": top.pathway,
         "rule_set_version": rule_set.version,
-        "reasons": _union_reasons(ratings),
+        "reasons": union_reasons(ratings),
         "immediate_danger": body["immediate_danger"],
         "concerns_summary": body["concerns"]["summary"],
         "indicators": indicators,

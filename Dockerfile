@@ -1,4 +1,13 @@
 # The front door API: migrations on start, then uvicorn with several workers.
+
+# The staff pages' GOV.UK Frontend and htmx files, from the npm registry exactly as package-lock.json pins them.
+FROM node:20-slim AS assets
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY scripts/vendor-assets.sh ./scripts/
+RUN scripts/vendor-assets.sh /build/vendor
+
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,6 +23,7 @@ COPY schemas ./schemas
 COPY triage ./triage
 COPY api ./api
 COPY migrations ./migrations
+COPY --from=assets /build/vendor ./api/static/vendor
 RUN pip install .
 
 USER frontdoor

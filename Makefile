@@ -25,16 +25,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-# Copied where the pages serve them (git-ignored). The precompiled GOV.UK CSS looks for its fonts and
-# images under /assets; here they are served under /static/vendor/govuk/assets.
-$(VENDOR_STAMP): $(NODE_STAMP)
-	rm -rf $(VENDOR)
-	mkdir -p $(VENDOR)/govuk $(VENDOR)/htmx
-	cp -R node_modules/govuk-frontend/dist/govuk/assets $(VENDOR)/govuk/
-	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js $(VENDOR)/govuk/
-	sed 's#url(/assets/#url(/static/vendor/govuk/assets/#g' node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css \
-		> $(VENDOR)/govuk/govuk-frontend.min.css
-	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+# Copied where the pages serve them (git-ignored).
+$(VENDOR_STAMP): $(NODE_STAMP) scripts/vendor-assets.sh
+	scripts/vendor-assets.sh $(VENDOR)
 	touch $(VENDOR_STAMP)
 
 install: $(STAMP) $(if $(wildcard package.json),$(VENDOR_STAMP))

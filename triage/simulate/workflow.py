@@ -91,21 +91,15 @@ def simulate_workflow(
     referral.update(
         status=str(ReferralStatus.in_triage), in_triage_at=claimed_at, assigned_to=practitioner, claimed_at=claimed_at
     )
-    batch.add(
-        "feedback_event",
-        feedback_row(
-            referral, FeedbackEventKind.in_triage, claimed_at, f"Referral {reference} is being triaged by the MASH."
-        ),
-    )
-    batch.add(
-        "audit_event",
-        audit_row(
-            at=claimed_at,
-            actor=_user(practitioner, "practitioner"),
-            action="claim",
-            referral_id=referral["id"],
-            detail={"first_claim": True},
-        ),
+    _told_and_audited(
+        batch,
+        referral,
+        FeedbackEventKind.in_triage,
+        at=claimed_at,
+        message=f"Referral {reference} is being triaged by the MASH.",
+        practitioner=practitioner,
+        action="claim",
+        detail={"first_claim": True},
     )
     if rng.random() < (0.05 if red else 0.12):
         _information_request(
@@ -128,18 +122,36 @@ def simulate_workflow(
     closed_at = decided_at + dt.timedelta(days=rng.uniform(3, 20))
     if closed_at <= now and rng.random() < 0.5:
         referral.update(status=str(ReferralStatus.closed), closed_at=closed_at)
-        batch.add(
-            "feedback_event",
-            feedback_row(
-                referral, FeedbackEventKind.closed, closed_at, f"Referral {reference} is closed at the MASH front door."
-            ),
+        _told_and_audited(
+            batch,
+            referral,
+            FeedbackEventKind.closed,
+            at=closed_at,
+            message=f"Referral {reference} is closed at the MASH front door.",
+            practitioner=practitioner,
+            action="close",
         )
-        batch.add(
-            "audit_event",
-            audit_row(
-                at=closed_at, actor=_user(practitioner, "practitioner"), action="close", referral_id=referral["id"]
-            ),
-        )
+
+
+def _told_and_audited(
+    batch: Batch,
+    referral: dict[str, Any],
+    kind: FeedbackEventKind,
+    *,
+    at: dt.datetime,
+    message: str,
+    practitioner: uuid.UUID,
+    action: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A practitioner's step that the referrer is told about: its feedback event and its audit row."""
+    batch.add("feedback_event", feedback_row(referral, kind, at, message))
+    batch.add(
+        "audit_event",
+        audit_row(
+            at=at, actor=_user(practitioner, "practitioner"), action=action, referral_id=referral["id"], detail=detail
+        ),
+    )
 
 
 def _information_request(

@@ -87,14 +87,12 @@ def approvals(session: Session, items: list[dict[str, Any]], *, me: uuid.UUID) -
     """The step-downs waiting for a manager: each queue item with its pending decision and the children's names."""
     ids = [uuid.UUID(item["id"]) for item in items]
     children = children_of(session, ids)
+    pending = decisions.awaiting_approval(session, ids)
     found = []
     for item in items:
-        pending = [
-            d for d in decisions.for_referral(session, uuid.UUID(item["id"])) if d["state"] == "awaiting_approval"
-        ]
-        if not pending:
+        decision = pending.get(uuid.UUID(item["id"]))
+        if decision is None:
             continue
-        decision = pending[-1]
         found.append(
             {
                 **item,

@@ -255,6 +255,51 @@ def test_a_red_step_down_waits_for_another_manager_who_approves_or_returns_it(
     assert told[-1]["message"] == "The family will be offered early help."
 
 
+def _waiting_step_down(app: Any, client: TestClient, police: Actor) -> str:
+    sent = send_referral(client, police.headers, referral_body("red"))
+    decider = signed_in_client(app, add_staff(Role.manager))
+    token = page_token(decider)
+    decider.post(f"/referrals/{sent['id']}/claim", data={"csrf_token": token})
+    waiting = decider.post(
+        f"/referrals/{sent['id']}/decision",
+        data={
+            "csrf_token": token,
+            "outcomes-0-outcome": "early_help",
+            "outcomes-0-rationale": "The adult who posed the risk has been arrested and remanded.",
+            "outcomes-0-override_reason": "No one who poses a risk lives in the home now; mother is protective.",
+            "feedback": "The family will be offered early help.",
+        },
+    )
+    assert "waits for a manager&#39;s approval" in waiting.text
+    return str(sent["reference"])
+
+
+def test_the_approvals_page_takes_the_same_statements_however_many_wait(
+    app: Any, client: TestClient, police: Actor
+) -> None:
+    reviewer = signed_in_client(app, add_staff(Role.manager))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    def approvals_page() -> tuple[str, int]:
+        statements.clear()
+        sa.event.listen(get_engine(), "before_cursor_execute", count)
+        try:
+            return reviewer.get("/approvals").text, len(statements)
+        finally:
+            sa.event.remove(get_engine(), "before_cursor_execute", count)
+
+    first = _waiting_step_down(app, client, police)
+    page, one = approvals_page()
+    assert first in page
+    later = [_waiting_step_down(app, client, police) for _ in range(3)]
+    page, four = approvals_page()
+    assert all(reference in page for reference in [first, *later])
+    assert four == one, statements
+
+
 def test_the_dashboard_reads_a_period_and_downloads_the_same_figures(
     app: Any, client: TestClient, police: Actor
 ) -> None:

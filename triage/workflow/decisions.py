@@ -347,3 +347,15 @@ def _checked_outcomes(
             problems=problems, summary="The decision has problems to correct; each error says what to record."
         )
     return decided
+
+
+def awaiting_approval(session: Session, referral_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The latest decision waiting for a manager on each of REFERRAL_IDS that has one, in one query."""
+    if not referral_ids:
+        return {}
+    stmt = (
+        sa.select(Decision)
+        .where(col(Decision.referral_id).in_(referral_ids), col(Decision.state) == DecisionState.awaiting_approval)
+        .order_by(col(Decision.decided_at), col(Decision.id))
+    )
+    return {decision.referral_id: decision_view(decision) for decision in session.execute(stmt).scalars()}

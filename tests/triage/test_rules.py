@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -421,6 +422,42 @@ def test_expressions_that_reach_for_python_or_the_clock_are_refused(when: str) -
 
     assert [p["path"] for p in problems] == ["/rules/0/when"]
     assert "Rule 'trick'" in problems[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        'agency =~ "(p|po)*x$"',
+        '"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab" =~ "(a|aa)*$"',
+        'agency !~~ "pol"',
+        "1 << 100000000 > 1",
+        "history.referrals_12m >> 1 > 1",
+        "history.referrals_12m > 1 or " * 200 + "false",
+    ],
+    ids=["regex", "folded-regex", "negated-regex", "folded-shift", "shift", "too-long"],
+)
+def test_conditions_whose_cost_has_no_bound_are_refused_before_they_run(when: str) -> None:
+    started = time.perf_counter()
+    problems = problems_of(yaml.safe_dump({"name": "Slow", "rules": [rule("slow", when, level=4, rag="red"), ALWAYS]}))
+
+    assert time.perf_counter() - started < 1
+    assert [p["path"] for p in problems] == ["/rules/0/when"]
+    assert "Rule 'slow'" in problems[0]["message"]
+
+
+def test_operators_inside_quoted_text_are_only_text() -> None:
+    rules = rule_set(rule("odd-detail", 'agency_details.note == "=~ << >>"', level=3, rag="amber"), ALWAYS)
+
+    assert fired(rules.rate({"agency_details": {"note": "=~ << >>"}})) == ["odd-detail", "universal"]
+
+
+def test_a_rule_set_has_at_most_500_rules() -> None:
+    many = [rule(f"rule-{n}", "history.referrals_12m > 100", level=1, rag="green") for n in range(500)]
+
+    assert fired(rule_set(*many[:499], ALWAYS).rate({})) == ["universal"]
+    problems = problems_of(yaml.safe_dump({"name": "Too many", "rules": [*many, ALWAYS]}))
+    assert [p["path"] for p in problems] == ["/rules"]
+    assert "500" in problems[0]["message"]
 
 
 def test_attributes_of_agency_details_are_data_keys_not_python_attributes() -> None:

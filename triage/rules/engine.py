@@ -34,6 +34,13 @@ CACHE_SIZE = 4096
 # A rating must depend on the facts alone: these builtins would change it from one call to the next, or build
 # arbitrarily large lists.
 REFUSED_BUILTINS = frozenset({"now", "today", "random", "range"})
+# Bounds on the time one rating can take: a condition's length, the number of rules, and no operators whose cost
+# grows without bound with their operands (a pattern that backtracks, a shift that builds a huge number). The engine
+# folds constants while parsing, so these are refused before the text reaches it.
+MAX_CONDITION_CHARS = 2_000
+MAX_RULES = 500
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
+_UNBOUNDED_OPERATORS = re.compile(r"=~|!~|<<|>>")
 
 
 class _Strict(BaseModel):
@@ -93,7 +100,7 @@ class _ExampleIn(_Strict):
 
 class _RuleSetIn(_Strict):
     name: Words
-    rules: Annotated[list[_RuleIn], Field(min_length=1)]
+    rules: Annotated[list[_RuleIn], Field(min_length=1, max_length=MAX_RULES)]
     examples: list[_ExampleIn] = []
 
 
@@ -249,6 +256,14 @@ def _walk(node: Any, parent: Any = None) -> Iterator[tuple[Any, Any]]:
 
 def _compile_condition(text: str) -> dict[str, Any]:
     """A compiled condition, with the facts and agency details it reads; raises ValueError saying what is wrong."""
+    if len(text) > MAX_CONDITION_CHARS:
+        raise ValueError(f"a condition is at most {MAX_CONDITION_CHARS} characters")
+    operator = _UNBOUNDED_OPERATORS.search(_STRING_LITERAL.sub('""', text))
+    if operator is not None:
+        raise ValueError(
+            f"'{operator.group()}' cannot be used: regular expressions and bit shifts can make a rating take "
+            "unbounded time; compare with ==, in or a comprehension instead"
+        )
     try:
         probe = rule_engine.Rule(text, context=_context(details=None))
         details: set[str] = set()
@@ -285,8 +300,10 @@ def _compile_condition(text: str) -> dict[str, Any]:
 def _parse(source: str) -> tuple[Any, _Problems]:
     """The YAML data of a rule set, and a problem list that knows the line of every node."""
     problems = _Problems()
-    loader = yaml.SafeLoader(source)
+    loader = None
     try:
+        # The loader refuses characters YAML does not allow (control characters) as soon as it is made.
+        loader = yaml.SafeLoader(source)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
@@ -299,7 +316,8 @@ def _parse(source: str) -> tuple[Any, _Problems]:
         line = mark.line + 1 if mark is not None else None
         raise RuleSetInvalid([{"line": line, "path": "", "message": f"The YAML cannot be read: {detail}."}]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is not None:
         problems.map_lines(node)
     return data, problems

@@ -33,7 +33,6 @@ PLACEHOLDERS = (
     "did not ask", "didn't ask", "not seen", "etc",
 )  # fmt: skip
 _PLACEHOLDER_TOKENS = frozenset(filter(None, (re.sub(r"[^a-z0-9]", "", p) for p in PLACEHOLDERS)))
-_LONGEST_TOKEN = max(len(t) for t in _PLACEHOLDER_TOKENS)
 
 # A pydantic error type -> how the expected JSON type is named in a prompt.
 _EXPECTED_TYPES = {
@@ -98,13 +97,14 @@ def json_pointer(path: tuple[str | int, ...]) -> str:
 def is_placeholder(text: str) -> bool:
     """True when text says nothing: empty of letters, or only placeholder words, repeated or mixed."""
     compact = re.sub(r"[^a-z0-9]", "", text.lower())
-    # Word break over the placeholder tokens: reachable[i] means compact[:i] is made only of tokens.
+    # Word break over the placeholder tokens: reachable[i] means compact[:i] is made only of tokens. Only reachable
+    # positions are tried, so real text stops at its first letters.
     reachable = [True] + [False] * len(compact)
-    for end in range(1, len(compact) + 1):
-        start_from = max(0, end - _LONGEST_TOKEN)
-        reachable[end] = any(
-            reachable[start] and compact[start:end] in _PLACEHOLDER_TOKENS for start in range(start_from, end)
-        )
+    for start in range(len(compact)):
+        if reachable[start]:
+            for token in _PLACEHOLDER_TOKENS:
+                if compact.startswith(token, start):
+                    reachable[start + len(token)] = True
     return reachable[-1]
 
 

@@ -159,6 +159,19 @@ def test_volume(client: TestClient, manager: Actor, cases: dict[str, Case]) -> N
     assert volume["children_by_week"] == {"2026-03-23": 3, "2026-03-30": 4}
 
 
+def test_weeks_of_a_long_period(client: TestClient, manager: Actor, cases: dict[str, Case]) -> None:
+    # Over a long period each referral's children are counted in one ordered pass rather than looked up: the
+    # same figures. From Monday 24 November 2025: R0 (week of 1 December) and R7 (22 March 23:30 GMT, a Sunday,
+    # so the week of 16 March) come in; R6 (00:30 BST on 6 April) is still after it.
+    volume = summary(client, manager, **{"from": "2025-11-24", "to": "2026-04-05"})["volume"]
+    assert len(volume["referrals_by_week"]) == 19
+    weeks = {"2025-12-01": 1, "2026-03-16": 1, "2026-03-23": 2, "2026-03-30": 4}
+    assert {week: n for week, n in volume["referrals_by_week"].items() if n} == weeks
+    assert {week: n for week, n in volume["children_by_week"].items() if n} == {**weeks, "2026-03-23": 3}
+    assert (volume["referrals"], volume["children"]) == (8, 9)
+    assert volume["children_by_agency"] == zeros(AGENCIES, police=4, school=3, health=2)
+
+
 def test_timeliness(client: TestClient, manager: Actor, cases: dict[str, Case]) -> None:
     timeliness = summary(client, manager)["timeliness"]
     # Decided: R1 in 5 h and R5 in 2 h and R9 in 7 h on time, R2 in 30 h late. Undecided: R3 overdue, R4 not yet due.

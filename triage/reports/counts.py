@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 from schemas.enums import Agency, ConcernCategory, FeedbackEventKind, Outcome, VoiceNotObtainedReason
 from schemas.tables import Child, FeedbackEvent, Referral, ReferralConcern, RejectedRule, RejectedSubmission
 from triage.reports import snapshot, sql
-from triage.reports.grouping import Grouped, Grouping, count_grouped
+from triage.reports.grouping import Grouped, Grouping, Measure, count_grouped
 from triage.reports.period import Period
 
 AGE_BANDS = ("unborn", "0-1", "2-6", "7-15", "16-17")
@@ -25,6 +25,9 @@ AGENCIES = [agency.value for agency in Agency]
 CONCERNS = [concern.value for concern in ConcernCategory]
 OUTCOMES = [outcome.value for outcome in Outcome]
 REASONS = [reason.value for reason in VoiceNotObtainedReason]
+# Up to this long a period, each referral's children are looked up by index; beyond it, counting every child on
+# record in order costs less (a year of a million referrals: 0.55 s against about 1.5 s of lookups).
+LOOKUP_UP_TO = dt.timedelta(days=92)
 
 
 @dataclass(frozen=True)
@@ -48,43 +51,79 @@ def _between(column: Any, period: Period) -> sa.ColumnElement[bool]:
 
 
 def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
-    """Volume, timeliness and feedback, per referral: in total, by agency and by week."""
+    """Volume, timeliness and feedback per referral, and how many children each names: in total, by agency and by
+    week."""
     told = (
         sa.select(col(FeedbackEvent.referral_id).label("referral_id"))
         .where(col(FeedbackEvent.event) == FeedbackEventKind.decision_made.value)
         .distinct()
         .subquery("told")
     )
+    # Children per referral, so that children are counted by week here, with their referral's week, rather than
+    # by a second grouping of every child. Over a long period they are counted for every referral on record in
+    # referral id order, as they lie in the index, and merged in; over a short one, looked up per referral.
+    children: Any
+    if period.ends - period.starts > LOOKUP_UP_TO:
+        named = (
+            sa.select(col(Child.referral_id).label("referral_id"), sa.func.count().label("children"))
+            .group_by(col(Child.referral_id))
+            .subquery("named")
+        )
+        children, joined = sa.func.coalesce(named.c.children, 0), named
+    else:
+        children = (
+            sa.select(sa.func.count())
+            .select_from(Child)
+            .where(col(Child.referral_id) == col(Referral.id))
+            .correlate(Referral)
+            .scalar_subquery()
+        )
+        joined = None
+    decided = col(Referral.decided)
     rows: sa.Select = (
         sa.select(
             col(Referral.agency).label("agency"),
             sql.week_bucket(dialect, col(Referral.received_at), period).label("week"),
-            col(Referral.decided).label("decided"),
-            sa.func.coalesce(col(Referral.decided_on_time), sa.false()).label("on_time"),
-            sa.and_(sa.not_(col(Referral.decided)), col(Referral.decision_due_at) < sql.instant(now)).label("overdue"),
-            told.c.referral_id.is_not(None).label("told"),
+            decided.label("decided"),
+            sa.and_(decided, sa.func.coalesce(col(Referral.decided_on_time), sa.false())).label("on_time"),
+            sa.and_(sa.not_(decided), col(Referral.decision_due_at) < sql.instant(now)).label("overdue"),
+            sa.and_(decided, told.c.referral_id.is_not(None)).label("told"),
+            children.label("children"),
         )
         .select_from(Referral)
         .outerjoin(told, told.c.referral_id == col(Referral.id))
         .where(_received(period))
     )
+    if joined is not None:
+        rows = rows.outerjoin(joined, joined.c.referral_id == col(Referral.id))
+    counts = {
+        "n": lambda r: sa.func.count(),
+        "decided": lambda r: sa.func.count().filter(r.decided),
+        "on_time": lambda r: sa.func.count().filter(r.on_time),
+        "overdue": lambda r: sa.func.count().filter(r.overdue),
+        "told": lambda r: sa.func.count().filter(r.told),
+        "children": lambda r: sa.func.sum(r.children),
+    }
+    week_label = sql.week_label(dialect)
     return Grouping(
         rows=rows,
-        fine=(("agency", "week", "decided", "on_time", "overdue", "told"),),
+        keys=("agency", "week"),
+        counts=counts,
         sets={"total": (), "agency": ("agency",), "week": ("week",)},
         measures={
-            "n": None,
-            "decided": lambda c: c.decided,
-            "on_time": lambda c: sa.and_(c.decided, c.on_time),
-            "undecided": lambda c: sa.not_(c.decided),
-            "overdue": lambda c: c.overdue,
-            "told": lambda c: sa.and_(c.decided, c.told),
+            "n": lambda f: f.n,
+            "decided": lambda f: f.decided,
+            "on_time": lambda f: f.on_time,
+            "undecided": lambda f: f.n - f.decided,
+            "overdue": lambda f: f.overdue,
+            "told": lambda f: f.told,
+            "children": lambda f: f.children,
         },
-        source={"total": 0, "agency": 0, "week": 0},
+        labels={"week": week_label} if week_label else None,
     )
 
 
-def _children(dialect: str, period: Period) -> Grouping:
+def _children(period: Period) -> Grouping:
     """Outcomes, re-referrals, the child's voice and neglect, per child, counted the ways the summary shows."""
     neglected = (
         sa.select(col(ReferralConcern.referral_id).label("referral_id"))
@@ -103,7 +142,6 @@ def _children(dialect: str, period: Period) -> Grouping:
     rows: sa.Select = (
         sa.select(
             col(Referral.agency).label("agency"),
-            sql.week_bucket(dialect, col(Referral.received_at), period).label("week"),
             col(Child.outcome).label("outcome"),
             col(Child.voice_not_obtained_reason).label("reason"),
             # Only children in referrals with neglect have a band: the neglect section counts no one else.
@@ -117,33 +155,42 @@ def _children(dialect: str, period: Period) -> Grouping:
         .outerjoin(neglected, neglected.c.referral_id == col(Child.referral_id))
         .where(_received(period))
     )
-    every = ("agency", "outcome", "reason", "band", "step_down", "heard", "again")
-    sets = {
-        "total": (),
-        "agency": ("agency",),
-        "outcome": ("outcome",),
-        "reason": ("reason",),
-        "agency_outcome": ("agency", "outcome"),
-        "band": ("band",),
-        "band_outcome": ("band", "outcome"),
-        "week": ("week",),
-    }
+
+    def decided(f: Any) -> Any:
+        return f.outcome.is_not(None)
+
+    def where(condition: Measure) -> Measure:
+        return lambda f: sa.case((condition(f), f.n), else_=0)
+
     return Grouping(
         rows=rows,
-        # The week is counted on its own: with the other keys it would multiply the groups by 53.
-        fine=(every, ("week",)),
-        sets=sets,
-        measures={
-            "n": None,
-            "decided": lambda c: c.outcome.is_not(None),
-            "again": lambda c: c.again,
-            "heard": lambda c: c.heard,
-            "stepped_down": lambda c: sa.and_(c.outcome.is_not(None), c.step_down),
-            "assessment": lambda c: c.outcome.in_(ASSESSMENT),
-            "strategy": lambda c: c.outcome.in_(STRATEGY),
-            "converted": lambda c: c.outcome.in_(ASSESSMENT + STRATEGY),
+        # The keys the figures are broken down by; what is only ever totalled is counted within each group.
+        keys=("agency", "outcome", "reason", "band"),
+        counts={
+            "n": lambda r: sa.func.count(),
+            "heard": lambda r: sa.func.count().filter(r.heard),
+            "again": lambda r: sa.func.count().filter(r.again),
+            "step_down": lambda r: sa.func.count().filter(r.step_down),
         },
-        source={name: 1 if name == "week" else 0 for name in sets},
+        sets={
+            "total": (),
+            "agency": ("agency",),
+            "outcome": ("outcome",),
+            "reason": ("reason",),
+            "agency_outcome": ("agency", "outcome"),
+            "band": ("band",),
+            "band_outcome": ("band", "outcome"),
+        },
+        measures={
+            "n": lambda f: f.n,
+            "decided": where(decided),
+            "again": lambda f: f.again,
+            "heard": lambda f: f.heard,
+            "stepped_down": lambda f: sa.case((decided(f), f.step_down), else_=0),
+            "assessment": where(lambda f: f.outcome.in_(ASSESSMENT)),
+            "strategy": where(lambda f: f.outcome.in_(STRATEGY)),
+            "converted": where(lambda f: f.outcome.in_(ASSESSMENT + STRATEGY)),
+        },
     )
 
 
@@ -178,8 +225,8 @@ def _statements(dialect: str, period: Period, now: dt.datetime) -> dict[str, Cal
         return _by(conn, by_agency), _by(conn, by_rule), conn.execute(sql.median(dialect, durations)).scalar_one()
 
     return {
-        "referrals": lambda conn: _weeks_as_text(count_grouped(conn, _referrals(dialect, period, now))),
-        "children": lambda conn: _weeks_as_text(count_grouped(conn, _children(dialect, period))),
+        "referrals": lambda conn: count_grouped(conn, _referrals(dialect, period, now)),
+        "children": lambda conn: count_grouped(conn, _children(period)),
         "concerns": lambda conn: _by(conn, concerns),
         "rest": rest,
     }
@@ -203,12 +250,6 @@ def count_figures(*, session: Session, period: Period, now: dt.datetime) -> Coun
         rejected_by_rule=rejected_by_rule,
         median_hours=None if median is None else float(median),
     )
-
-
-def _weeks_as_text(grouped: Grouped) -> Grouped:
-    """Week keys as their Monday, YYYY-MM-DD (PostgreSQL gives the start of the week as a timestamp)."""
-    grouped["week"] = {(str(week)[:10],): counts for (week,), counts in grouped["week"].items()}
-    return grouped
 
 
 def known_first(known: Iterable[str], seen: Iterable[str | None]) -> list[str]:

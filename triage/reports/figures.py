@@ -114,7 +114,7 @@ def arrange(*, counts: Counts, period: Period, now: dt.datetime) -> Summary:
             "children_by_agency": children.by("agency", "n", AGENCIES),
             "referrals_by_concern": _known(CONCERNS, counts.concerns),
             "referrals_by_week": referrals.by("week", "n", weeks),
-            "children_by_week": children.by("week", "n", weeks),
+            "children_by_week": referrals.by("week", "children", weeks),
         },
         "timeliness": {
             "decided": decided,

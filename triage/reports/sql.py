@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,28 +17,53 @@ def instant(value: Any) -> sa.BindParameter[Any]:
     return sa.bindparam(None, value, type_=UTCDateTime())
 
 
-def week_bucket(dialect: str, received_at: Any, period: Period) -> sa.ColumnElement[Any]:
-    """The start of the London week an instant falls in: a timestamp on PostgreSQL, YYYY-MM-DD text on SQLite."""
-    if dialect == "postgresql":
-        return sa.func.date_trunc("week", sa.func.timezone("Europe/London", received_at))
-    # SQLite keeps naive UTC text and knows no time zones: add London's offset, which changes only at the
-    # clock changes inside the period, then step back to the Monday.
-    whens: list[tuple[sa.ColumnElement[bool], str]] = []
-    last = "+0 seconds"
+# Weeks are counted from Monday 5 January 1970, 00:00 (1970-01-01 was a Thursday).
+FIRST_MONDAY = dt.date(1970, 1, 5)
+WEEK_SECONDS = 7 * 24 * 3600
+FIRST_MONDAY_SECONDS = 4 * 24 * 3600
+
+
+def _london_offset(received_at: Any, period: Period, as_value: Callable[[dt.timedelta], Any]) -> Any:
+    """London's offset from UTC at each instant, from the clock changes inside the period (a few comparisons)."""
+    whens: list[tuple[sa.ColumnElement[bool], Any]] = []
+    last: Any = as_value(dt.timedelta(0))
     for until, offset in period.utc_offsets():
-        modifier = f"{int(offset.total_seconds()):+d} seconds"
         if until is None:
-            last = modifier
+            last = as_value(offset)
         else:
-            whens.append((received_at < instant(until), modifier))
-    shift: sa.ColumnElement[Any] = sa.case(*whens, else_=sa.literal(last)) if whens else sa.literal(last)
+            whens.append((received_at < instant(until), as_value(offset)))
+    return sa.case(*whens, else_=last) if whens else last
+
+
+def week_bucket(dialect: str, received_at: Any, period: Period) -> sa.ColumnElement[Any]:
+    """The London week an instant falls in: on PostgreSQL its number (see week_label), on SQLite YYYY-MM-DD text.
+
+    Both add London's offset, which changes only at the clock changes inside the period, to the UTC instant.
+    On PostgreSQL that is plain arithmetic on the epoch, several times cheaper per row than converting every
+    instant to London time."""
+    if dialect == "postgresql":
+        seconds = sa.func.floor(sa.func.date_part("epoch", received_at, type_=sa.Float))
+        offset = _london_offset(received_at, period, lambda o: sa.literal(o.total_seconds() - FIRST_MONDAY_SECONDS))
+        return sa.func.floor((seconds + offset) / WEEK_SECONDS, type_=sa.Float)
+    # SQLite keeps naive UTC text and knows no time zones: shift by the offset, then step back to the Monday.
+    shift = _london_offset(received_at, period, lambda o: sa.literal(f"{int(o.total_seconds()):+d} seconds"))
     return sa.func.date(sa.func.datetime(received_at, shift), "-6 days", "weekday 1")
+
+
+def week_label(dialect: str) -> Callable[[Any], Any] | None:
+    """How a week_bucket is shown (YYYY-MM-DD of its Monday), applied to each group rather than to each row."""
+    if dialect == "postgresql":
+        return lambda week: sa.func.to_char(
+            sa.cast(sa.literal(FIRST_MONDAY), sa.Date) + sa.cast(week * 7, sa.Integer), "YYYY-MM-DD"
+        )
+    return None
 
 
 def hours_between(dialect: str, start: Any, end: Any) -> sa.ColumnElement[Any]:
     """Elapsed hours from start to end."""
     if dialect == "postgresql":
-        return sa.func.extract("epoch", end - start) / 3600.0
+        # date_part gives a double; EXTRACT gives numeric, several times slower per row and sorted the same.
+        return sa.func.date_part("epoch", end - start, type_=sa.Float) / 3600.0
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 24.0
 
 

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from schemas.enums import Role
 from schemas.tables import Referral
 from triage import access, ratelimit
-from triage.auth import Caller, authenticate, require_role
+from triage.auth import Caller, authenticate, authenticate_cached, cached_caller, require_role
 from triage.db import get_engine
-from triage.errors import BadRequest
+from triage.errors import BadRequest, Invalid, Problem
 from triage.settings import get_settings
 
 bearer = HTTPBearer(auto_error=False, description="An API key issued by the MASH administrator.")
@@ -113,3 +114,53 @@ def rate_limited(bucket: str) -> Callable[[Caller], Caller]:
 
 IntakeLimit = Annotated[Caller, Depends(rate_limited("intake"))]
 PollingLimit = Annotated[Caller, Depends(rate_limited("polling"))]
+
+
+async def no_body(request: Request) -> None:
+    """Refuse (422) a body on a call that takes none: a field such as assigned_to or role is never silently dropped."""
+    raw = await request.body()
+    if not raw.strip():
+        return
+    try:
+        sent = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        sent = None
+    if sent == {}:
+        return
+    names = sorted(sent) if isinstance(sent, dict) else []
+    message = "Remove this field: this call takes no body, and nothing in one is ever applied."
+    problems = [
+        Problem(pointer="/" + name.replace("~", "~0").replace("/", "~1"), code="extra_forbidden", message=message)
+        for name in names
+    ] or [Problem(pointer="", code="body_not_expected", message="Send no body with this call.")]
+    raise Invalid(problems=problems, summary="This call takes no body.")
+
+
+NoBody = Annotated[None, Depends(no_body)]
+
+
+async def intake_caller(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """The partner sending a referral (401, 403), counted against its key's intake limit (429).
+
+    Checked on the event loop while the key is cached and the count is in memory, so a referral
+    takes no thread of its own until it is stored; the database is asked only on a cache miss and
+    when the shared count is due to be written. Intake checks in its own transaction that a cached
+    key is still live.
+    """
+    engine = get_engine()
+    token = credentials.credentials if credentials else None
+    caller = cached_caller(engine=engine, token=token)
+    if caller is None:
+        caller = await run_in_threadpool(lambda: authenticate_cached(engine=engine, token=token))
+    require_role(caller, Role.referrer)
+    subject = str(caller.key_id or caller.user_id or caller.organisation_id)
+    limit = ratelimit.Limit(get_settings().rate_limit_intake_per_minute, 60)
+    due = ratelimit.count(engine=engine, subject=subject, bucket="intake", limit=limit)
+    if due is not None:
+        await run_in_threadpool(ratelimit.settle, due)
+    return caller
+
+
+IntakeCaller = Annotated[Caller, Depends(intake_caller)]

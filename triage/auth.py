@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+import threading
+import time
 import uuid
+import weakref
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pwdlib import PasswordHash
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from schemas.enums import STAFF_ROLES, Role
@@ -66,38 +71,145 @@ def new_api_key(
     return row, plaintext
 
 
-def authenticate(*, session: Session, token: str | None) -> Caller:
-    """The caller a bearer key belongs to; 401 when it is missing, unknown or revoked."""
+def _check_token(token: str | None) -> None:
     if not token or len(token) > 200:
         raise NotAuthenticated("Send a valid API key as 'Authorization: Bearer <key>'.")
-    stmt = (
-        sa.select(
-            col(ApiKey.id),
-            col(ApiKey.role),
-            col(ApiKey.organisation_id),
-            col(ApiKey.user_id),
-            col(Organisation.agency),
-            col(StaffUser.disabled_at),
-        )
-        .select_from(ApiKey)
-        .outerjoin(Organisation, col(Organisation.id) == col(ApiKey.organisation_id))
-        .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
-        .where(
-            col(ApiKey.key_hash) == hash_api_key(token),
-            col(ApiKey.revoked_at).is_(None),
-            sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > utc_now()),
-        )
+
+
+_LIVE_KEY = (
+    sa.select(
+        col(ApiKey.id),
+        col(ApiKey.role),
+        col(ApiKey.organisation_id),
+        col(ApiKey.user_id),
+        col(ApiKey.expires_at),
+        col(Organisation.agency),
+        col(StaffUser.disabled_at),
     )
-    row = session.execute(stmt).first()
+    .select_from(ApiKey)
+    .outerjoin(Organisation, col(Organisation.id) == col(ApiKey.organisation_id))
+    .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
+    .where(
+        col(ApiKey.key_hash) == sa.bindparam("key_hash"),
+        col(ApiKey.revoked_at).is_(None),
+        sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > sa.bindparam("now")),
+    )
+)
+
+
+def _look_up(connection: Session | Connection, key_hash: str, now: dt.datetime) -> tuple[Caller, dt.datetime | None]:
+    """The caller of a live key and when the key expires (401 when it is unknown, revoked, expired or disabled)."""
+    row = connection.execute(_LIVE_KEY, {"key_hash": key_hash, "now": now}).first()
     if row is None or row.disabled_at is not None:
         raise NotAuthenticated("The API key is not valid or has been revoked.")
-    return Caller(
+    caller = Caller(
         key_id=row.id,
         role=Role(row.role),
         organisation_id=row.organisation_id,
         agency=row.agency,
         user_id=row.user_id,
     )
+    return caller, row.expires_at
+
+
+def authenticate(*, session: Session, token: str | None) -> Caller:
+    """The caller a bearer key belongs to; 401 when it is missing, unknown or revoked."""
+    _check_token(token)
+    assert token is not None
+    return _look_up(session, hash_api_key(token), utc_now())[0]
+
+
+# Partner keys sending referrals are looked up once per KEY_CACHE_SECONDS per process rather than once per
+# request. Revocation still takes effect at once where it matters: intake checks, in the same statement that
+# takes the referral's number, that the key is still live (key_is_live), so a revoked key never stores a
+# referral; the process that revokes a key forgets it at once; and every process forgets it within the TTL.
+KEY_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class _CachedKey:
+    caller: Caller
+    expires_at: dt.datetime | None
+    cached_at: float
+
+
+_key_cache: weakref.WeakKeyDictionary[Engine, dict[str, _CachedKey]] = weakref.WeakKeyDictionary()
+_key_cache_lock = threading.Lock()
+
+
+def _cache_for(engine: Engine) -> dict[str, _CachedKey]:
+    with _key_cache_lock:
+        found = _key_cache.get(engine)
+        if found is None:
+            found = _key_cache[engine] = {}
+        return found
+
+
+def cached_caller(*, engine: Engine, token: str | None) -> Caller | None:
+    """The caller of a key looked up less than KEY_CACHE_SECONDS ago and not expired since; None otherwise."""
+    _check_token(token)
+    assert token is not None
+    entry = _cache_for(engine).get(hash_api_key(token))
+    if entry is None or time.monotonic() - entry.cached_at >= KEY_CACHE_SECONDS:
+        return None
+    if entry.expires_at is not None and entry.expires_at <= utc_now():
+        return None
+    return entry.caller
+
+
+def authenticate_cached(*, engine: Engine, token: str | None) -> Caller:
+    """The caller a bearer key belongs to, from the cache or else the database (which then refreshes the cache)."""
+    found = cached_caller(engine=engine, token=token)
+    if found is not None:
+        return found
+    assert token is not None
+    key_hash = hash_api_key(token)
+    with engine.connect() as connection:
+        caller, expires_at = _look_up(connection, key_hash, utc_now())
+    cache = _cache_for(engine)
+    if len(cache) >= 10_000:
+        cache.clear()
+    cache[key_hash] = _CachedKey(caller=caller, expires_at=expires_at, cached_at=time.monotonic())
+    return caller
+
+
+def forget_key(*, engine: Engine, key_id: uuid.UUID) -> None:
+    """Drop a key from this process's cache (it was revoked here)."""
+    cache = _cache_for(engine)
+    for key_hash, entry in list(cache.items()):
+        if entry.caller.key_id == key_id:
+            cache.pop(key_hash, None)
+
+
+def key_is_live() -> sa.ScalarSelect[int]:
+    """1 when the key `live_key_id` is live at `live_now` (not revoked, not expired, its user not disabled), else 0.
+
+    Intake puts this in a statement it runs anyway, to check a cached key inside its own transaction."""
+    return _KEY_IS_LIVE
+
+
+def ensure_live(*, engine: Engine, caller: Caller) -> None:
+    """Refuse (401) a caller whose key is no longer live: for answers that store no referral, so take no number."""
+    if caller.key_id is None:
+        return
+    with engine.connect() as connection:
+        live = connection.execute(sa.select(_KEY_IS_LIVE), {"live_key_id": caller.key_id, "live_now": utc_now()})
+        if not live.scalar_one():
+            raise NotAuthenticated("The API key is not valid or has been revoked.")
+
+
+_KEY_IS_LIVE = (
+    sa.select(sa.func.count())
+    .select_from(ApiKey)
+    .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
+    .where(
+        col(ApiKey.id) == sa.bindparam("live_key_id"),
+        col(ApiKey.revoked_at).is_(None),
+        sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > sa.bindparam("live_now")),
+        col(StaffUser.disabled_at).is_(None),
+    )
+    .scalar_subquery()
+)
 
 
 def require_role(caller: Caller, *roles: Role) -> None:
@@ -133,4 +245,8 @@ def revoke_key(*, session: Session, key_id: uuid.UUID) -> bool:
     key.revoked_at = utc_now()
     session.add(key)
     session.flush()
+    engine = session.get_bind().engine
+    forget_key(engine=engine, key_id=key_id)
+    # Forget it again once the revocation commits, in case a request cached the key in between.
+    sa.event.listen(session, "after_commit", lambda _session: forget_key(engine=engine, key_id=key_id), once=True)
     return True

@@ -2,26 +2,82 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from schemas.enums import FeedbackEventKind
-from schemas.tables import FeedbackEvent, Referral
+from schemas.tables import FeedbackEvent, WebhookSubscription
 from schemas.types import utc_now
 from triage import webhooks
+
+
+class _OfReferral(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def organisation_id(self) -> uuid.UUID: ...
+
+
+# On PostgreSQL a trigger stamps the writer's transaction id on the row (tx_id), which is what keeps the polling
+# cursor gap-free when transactions commit out of id order (triage/feed.py).
+_INSERT = sa.insert(FeedbackEvent.__table__).inline()  # type: ignore[attr-defined]
+_INSERT_RETURNING_ID = _INSERT.returning(col(FeedbackEvent.id))
+
+_LIVE_SUBSCRIPTIONS = (
+    sa.select(sa.func.count())
+    .select_from(WebhookSubscription)
+    .where(
+        col(WebhookSubscription.organisation_id) == sa.bindparam("subscribed_organisation"),
+        col(WebhookSubscription.disabled_at).is_(None),
+    )
+    .scalar_subquery()
+)
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    """A feedback event as written (tx_id, stamped by the database, is not read back; nor is id, when unsubscribed)."""
+
+    id: int | None
+    referral_id: uuid.UUID
+    organisation_id: uuid.UUID
+    event: str
+    at: dt.datetime
+    message: str
+    outcomes: list[dict[str, Any]] | None
+
+
+_COLUMNS = ("referral_id", "organisation_id", "event", "at", "message", "outcomes")
+
+
+def live_subscriptions() -> sa.ScalarSelect[int]:
+    """How many live webhook subscriptions the organisation `subscribed_organisation` has (a scalar subquery)."""
+    return _LIVE_SUBSCRIPTIONS
 
 
 def emit(
     *,
     session: Session,
-    referral: Referral,
+    referral: _OfReferral,
     event: FeedbackEventKind,
     message: str,
     outcomes: list[dict[str, Any]] | None = None,
-) -> FeedbackEvent:
-    """Append a feedback event for the referral's organisation, with its webhook outbox rows."""
-    row = FeedbackEvent(
+    subscribed: bool = True,
+) -> EmittedEvent:
+    """Append a feedback event for the referral's organisation, with its webhook outbox rows.
+
+    SUBSCRIBED False says the caller read, in this transaction, that the organisation has no live
+    webhook subscription, so there are no outbox rows to write (and the event's id is not read back).
+    """
+    row = EmittedEvent(
+        id=None,
         referral_id=referral.id,
         organisation_id=referral.organisation_id,
         event=event,
@@ -29,9 +85,12 @@ def emit(
         message=message,
         outcomes=outcomes,
     )
-    session.add(row)
-    # On PostgreSQL a trigger stamps the writer's transaction id on the row (tx_id), which is what
-    # keeps the polling cursor gap-free when transactions commit out of id order (triage/feed.py).
-    session.flush()
-    webhooks.enqueue(session=session, event=row)
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    if not subscribed:
+        # Nothing reads the id back, so the statement returns nothing (intake sends it in a pipeline).
+        session.execute(_INSERT, values)
+        return row
+    row = dataclasses.replace(row, id=session.execute(_INSERT_RETURNING_ID, values).scalar_one())
+    # The outbox reads the event's id, organisation and kind, which it has.
+    webhooks.enqueue(session=session, event=cast(FeedbackEvent, row))
     return row

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -40,32 +42,39 @@ def name_key(first_name: str, last_name: str) -> str:
     return "".join(first_name.split()).casefold() + "|" + "".join(last_name.split()).casefold()
 
 
-def _matches(key: ChildKey) -> list[sa.ColumnElement[bool]]:
+_Matching = sa.Select[uuid.UUID, uuid.UUID, str | None, str, dt.date | None, dt.datetime, bool]
+
+
+def _shape(children: Sequence[ChildKey]) -> tuple[tuple[bool, bool], ...]:
+    """Which of each child's keys can be matched on: its NHS number, its names and date of birth."""
+    return tuple((bool(key.nhs_number), key.date_of_birth is not None) for key in children)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: tuple[tuple[bool, bool], ...]) -> _Matching | None:
+    """The matching query for children of SHAPE, built once with bound parameters (None: nothing to match on)."""
     conditions: list[sa.ColumnElement[bool]] = []
-    if key.nhs_number:
-        conditions.append(col(Child.nhs_number) == key.nhs_number)
-    if key.date_of_birth is not None:
-        conditions.append(sa.and_(col(Child.name_key) == key.name_key, col(Child.date_of_birth) == key.date_of_birth))
-    return conditions
-
-
-def find_earlier_referrals(
-    *, session: Session, children: Sequence[ChildKey], before: dt.datetime
-) -> list[list[EarlierReferral]]:
-    """For each child, its earlier referrals (one entry per referral, newest first), in one indexed query."""
-    conditions = [c for key in children for c in _matches(key)]
-    result: list[list[EarlierReferral]] = [[] for _ in children]
+    for index, (by_nhs, by_name) in enumerate(shape):
+        if by_nhs:
+            conditions.append(col(Child.nhs_number) == sa.bindparam(f"nhs_{index}"))
+        if by_name:
+            conditions.append(
+                sa.and_(
+                    col(Child.name_key) == sa.bindparam(f"name_{index}"),
+                    col(Child.date_of_birth) == sa.bindparam(f"dob_{index}"),
+                )
+            )
     if not conditions:
-        return result
+        return None
     neglect = (
         sa.select(col(ReferralConcern.referral_id))
         .where(
             col(ReferralConcern.referral_id) == col(Child.referral_id),
-            col(ReferralConcern.category) == ConcernCategory.neglect,
+            col(ReferralConcern.category) == str(ConcernCategory.neglect),
         )
         .exists()
     )
-    stmt = (
+    stmt: _Matching = (
         sa.select(
             col(Child.id),
             col(Child.referral_id),
@@ -76,24 +85,51 @@ def find_earlier_referrals(
             neglect,
         )
         .join(Referral, col(Referral.id) == col(Child.referral_id))
-        .where(sa.or_(*conditions), col(Referral.received_at) < before)
+        .where(sa.or_(*conditions), col(Referral.received_at) < sa.bindparam("before"))
         .order_by(col(Referral.received_at).desc())
     )
-    rows = session.execute(stmt).all()
+    return stmt
+
+
+def find_earlier_referrals(
+    *, session: Session, children: Sequence[ChildKey], before: dt.datetime
+) -> list[list[EarlierReferral]]:
+    """For each child, its earlier referrals (one entry per referral, newest first), in one indexed query."""
+    query = matching_query(children=children, before=before)
+    rows = session.connection().execute(*query).all() if query is not None else []
+    return earlier_referrals(children=children, rows=rows)
+
+
+def matching_query(*, children: Sequence[ChildKey], before: dt.datetime) -> tuple[_Matching, dict[str, Any]] | None:
+    """The query find_earlier_referrals runs and its parameters (None when no child can be matched)."""
+    stmt = _statement(_shape(children))
+    if stmt is None:
+        return None
+    params: dict[str, Any] = {"before": before}
+    for index, key in enumerate(children):
+        if key.nhs_number:
+            params[f"nhs_{index}"] = key.nhs_number
+        if key.date_of_birth is not None:
+            params[f"name_{index}"], params[f"dob_{index}"] = key.name_key, key.date_of_birth
+    return stmt, params
+
+
+def earlier_referrals(*, children: Sequence[ChildKey], rows: Sequence[Any]) -> list[list[EarlierReferral]]:
+    """Each child's earlier referrals among the rows of matching_query (newest first, one entry per referral)."""
+    result: list[list[EarlierReferral]] = [[] for _ in children]
     for index, key in enumerate(children):
         seen: set[uuid.UUID] = set()
         for row in rows:
-            same_nhs = key.nhs_number is not None and row.nhs_number == key.nhs_number
+            child_id, referral_id, nhs_number, row_name_key, date_of_birth, received_at, neglect = row
+            same_nhs = key.nhs_number is not None and nhs_number == key.nhs_number
             same_name = (
-                key.date_of_birth is not None
-                and row.name_key == key.name_key
-                and row.date_of_birth == key.date_of_birth
+                key.date_of_birth is not None and row_name_key == key.name_key and date_of_birth == key.date_of_birth
             )
-            if (same_nhs or same_name) and row.referral_id not in seen:
-                seen.add(row.referral_id)
+            if (same_nhs or same_name) and referral_id not in seen:
+                seen.add(referral_id)
                 result[index].append(
                     EarlierReferral(
-                        child_id=row.id, referral_id=row.referral_id, received_at=row.received_at, neglect=bool(row[6])
+                        child_id=child_id, referral_id=referral_id, received_at=received_at, neglect=bool(neglect)
                     )
                 )
     return result

@@ -19,8 +19,12 @@ from schemas.types import utc_now
 from triage.db import session_scope
 from triage.errors import Conflict, Invalid, Problem
 
-# A claim whose request died without finishing (a killed worker) may be taken over after this.
+# A claim whose request died without finishing (a killed worker, a database restart) may be taken over.
+# On PostgreSQL a live request holds a row lock on its claim (hold), so an unlocked claim still in flight
+# is orphaned once the short gap between claiming and holding is over. SQLite cannot tell: it waits longer.
 ABANDONED_AFTER = dt.timedelta(seconds=30)
+ORPHANED_AFTER = dt.timedelta(seconds=3)
+IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry in a few seconds."
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,10 @@ def claim(*, engine: Engine, organisation_id: uuid.UUID, key: str, request_hash:
             return None
         except sa.exc.IntegrityError:
             pass
-        record = session.execute(
-            sa.select(IdempotencyRecord)
-            .where(col(IdempotencyRecord.organisation_id) == organisation_id, col(IdempotencyRecord.key) == key)
-            .with_for_update()
-        ).scalar_one()
+        this_key = _this_key(organisation_id, key)
+        record = session.execute(sa.select(IdempotencyRecord).where(*this_key)).scalar_one_or_none()
+        if record is None:
+            raise Conflict(IN_FLIGHT)  # the first request failed and released the key a moment ago
         if record.request_hash != request_hash:
             raise Invalid(
                 problems=[
@@ -82,21 +85,51 @@ def claim(*, engine: Engine, organisation_id: uuid.UUID, key: str, request_hash:
             )
         if record.state == IdempotencyState.done:
             return Replay(status_code=record.status_code or 201, body=record.response or {})
-        if now - record.updated_at < ABANDONED_AFTER:
-            raise Conflict("A request with this Idempotency-Key is still being processed; retry in a few seconds.")
+        # Not waiting for the lock: a locked claim belongs to a request that is still working.
+        unheld = session.execute(
+            sa.select(IdempotencyRecord)
+            .where(*this_key)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if unheld is not None and unheld.state == IdempotencyState.done:
+            return Replay(status_code=unheld.status_code or 201, body=unheld.response or {})
+        orphaned_after = ORPHANED_AFTER if engine.dialect.name == "postgresql" else ABANDONED_AFTER
+        if unheld is None or now - unheld.updated_at < orphaned_after:
+            raise Conflict(IN_FLIGHT)
         # The earlier attempt died mid-way (its transaction rolled back): this request takes over.
-        record.updated_at = now
-        session.add(record)
+        unheld.updated_at = now
+        session.add(unheld)
         return None
 
 
+def hold(*, session: Session, organisation_id: uuid.UUID, key: str) -> None:
+    """Lock this request's claim in the intake's own transaction, which keeps it until it commits or rolls back.
+
+    Conflict when the claim is no longer this request's to finish: a retry took it over and finished it.
+    """
+    held = session.execute(
+        sa.select(col(IdempotencyRecord.key))
+        .where(*_this_key(organisation_id, key), col(IdempotencyRecord.state) == IdempotencyState.in_flight)
+        .with_for_update()
+    ).first()
+    if held is None:
+        raise Conflict(IN_FLIGHT)
+
+
 def complete(*, session: Session, organisation_id: uuid.UUID, key: str, status_code: int, body: dict[str, Any]) -> None:
-    """Store the answer in the intake's own transaction, so it commits with the referral or not at all."""
-    session.execute(
+    """Store the answer in the intake's own transaction, so it commits with the referral or not at all.
+
+    Only an unfinished claim is finished: of two requests that both believe they hold the key (one took over
+    from the other), exactly one stores its answer; the other gets Conflict and rolls its referral back.
+    """
+    finished = session.connection().execute(
         sa.update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.organisation_id) == organisation_id, col(IdempotencyRecord.key) == key)
+        .where(*_this_key(organisation_id, key), col(IdempotencyRecord.state) == IdempotencyState.in_flight)
         .values(state=IdempotencyState.done, status_code=status_code, response=body, updated_at=utc_now())
     )
+    if finished.rowcount != 1:
+        raise Conflict(IN_FLIGHT)
 
 
 def release(*, engine: Engine, organisation_id: uuid.UUID, key: str) -> None:
@@ -109,3 +142,7 @@ def release(*, engine: Engine, organisation_id: uuid.UUID, key: str) -> None:
                 col(IdempotencyRecord.state) == IdempotencyState.in_flight,
             )
         )
+
+
+def _this_key(organisation_id: uuid.UUID, key: str) -> tuple[sa.ColumnElement[bool], ...]:
+    return (col(IdempotencyRecord.organisation_id) == organisation_id, col(IdempotencyRecord.key) == key)

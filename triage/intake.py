@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from schemas.enums import RAG_RANK, FeedbackEventKind, Rag, ReferralStatus
 from schemas.referral_in import ChildIn, ReferralIn
@@ -22,18 +27,18 @@ from schemas.tables import (
     RejectedSubmission,
 )
 from schemas.types import utc_now
-from triage import audit, feedback, idempotency
+from triage import audit, auth, feedback, idempotency, rulesets
 from triage.auth import Caller
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.db import session_scope
-from triage.errors import Invalid, NotAllowed
-from triage.history import ChildKey, find_earlier_referrals, name_key
+from triage.errors import Invalid, NotAllowed, NotAuthenticated
+from triage.history import ChildKey, EarlierReferral, earlier_referrals, matching_query, name_key
 from triage.rules import Rating
-from triage.rulesets import active_rule_set
 from triage.validation import age_on, rejection_pointer_pattern, validate_referral
 
 YEAR = dt.timedelta(days=365)
+_new_id = uuid.uuid4
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class IntakeResult:
     replayed: bool = False
 
 
-def acknowledgement(referral: Referral, *, base_url: str = "") -> dict[str, Any]:
+def acknowledgement(referral: Referral | StoredReferral, *, base_url: str = "") -> dict[str, Any]:
     """The 201 body of API.md for a stored referral."""
     return {
         "id": str(referral.id),
@@ -75,16 +80,26 @@ def submit(
             engine=engine, organisation_id=org_id, key=idempotency_key, request_hash=idempotency.body_hash(body)
         )
         if replay is not None:
+            auth.ensure_live(engine=engine, caller=caller)
             return IntakeResult(status_code=replay.status_code, body=replay.body, replayed=True)
     received_at = now or utc_now()
     try:
         referral_in = validate_referral(body, agency=caller.agency, today=received_at.astimezone(LONDON).date())
     except Invalid as invalid:
+        try:
+            auth.ensure_live(engine=engine, caller=caller)
+        except NotAuthenticated:
+            if idempotency_key is not None:
+                idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
+            raise
         _count_rejection(engine=engine, caller=caller, invalid=invalid, at=received_at)
         if idempotency_key is not None:
             idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
         raise
     try:
+        if idempotency_key is not None:
+            # Locked until this transaction ends: a retry can tell this request is alive (triage/idempotency.py).
+            idempotency.hold(session=session, organisation_id=org_id, key=idempotency_key)
         referral = store(session=session, caller=caller, referral_in=referral_in, received_at=received_at)
         result = IntakeResult(status_code=201, body=acknowledgement(referral))
         if idempotency_key is not None:
@@ -100,19 +115,108 @@ def submit(
         raise
 
 
-def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received_at: dt.datetime) -> Referral:
+class StoredReferral(SimpleNamespace):
+    """A referral as intake stored it, its columns as attributes (what the acknowledgement and audit need)."""
+
+    id: uuid.UUID
+    reference: str
+    organisation_id: uuid.UUID
+    status: str
+    received_at: dt.datetime
+    decision_due_at: dt.datetime
+    rule_set_version: int
+
+
+# Tables written with Core statements built once: ids come from Python (or the database's own sequences), so no
+# row needs the ORM's unit of work, and each table is one statement however many rows it gets.
+_REFERRAL: sa.Table = Referral.__table__  # type: ignore[attr-defined]
+_CHILD: sa.Table = Child.__table__  # type: ignore[attr-defined]
+_INSERT_REFERRAL = sa.insert(_REFERRAL)
+_INSERT_CONCERNS = sa.insert(ReferralConcern.__table__)  # type: ignore[attr-defined]
+_INSERT_CHILDREN = sa.insert(_CHILD)
+_INSERT_MATCHES = sa.insert(ChildMatch.__table__)  # type: ignore[attr-defined]
+# What intake reads before rating: the active rule set's version (read in this transaction, so a new version
+# rates the next referral in every process), whether the sender's key is still live (it may have been revoked
+# since this process cached it) and whether its organisation has a webhook subscription to write deliveries for.
+_CHECKS = (rulesets.ACTIVE_VERSION, auth.key_is_live(), feedback.live_subscriptions())
+_NUMBER_TABLE: sa.Table = ReferralNumber.__table__  # type: ignore[attr-defined]
+_NUMBER = sa.insert(_NUMBER_TABLE).returning(_NUMBER_TABLE.c.id)
+# PostgreSQL reads them in the statement that takes the number: one round trip. SQLite cannot name another
+# table's columns in RETURNING, so it reads them in a statement of their own.
+_NUMBER_AND_CHECKS = _NUMBER.returning(*_CHECKS)
+_SELECT_CHECKS = sa.select(*_CHECKS)
+
+
+def _read(
+    *, session: Session, caller: Caller, at: dt.datetime, children: list[ChildKey], before: dt.datetime
+) -> tuple[int, int | None, bool, bool, list[list[EarlierReferral]]]:
+    """What intake reads before it rates: the referral's number, the active rule set version, whether the key is
+    live, whether webhooks may want the acknowledgement, and each child's earlier referrals."""
+    checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
+    history = matching_query(children=children, before=before)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Sent together, with the transaction's BEGIN, and answered in one round trip.
+        answers = _read_pipelined(connection, [(_NUMBER_AND_CHECKS, checks), *([history] if history else [])])
+        (number, version, live, subscriptions), *_ = answers[0]
+        # The history query's received_at, as UTCDateTime reads it.
+        rows = [(*row[:5], row[5].astimezone(dt.UTC), row[6]) for row in answers[1]] if history else []
+    else:
+        number = connection.execute(_NUMBER).scalar_one()
+        version, live, subscriptions = connection.execute(_SELECT_CHECKS, checks).one()
+        rows = list(connection.execute(*history).all()) if history else []
+    earlier = earlier_referrals(children=children, rows=rows)
+    return number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(stmt: sa.ClauseElement, dialect: sa.Dialect) -> sa.Compiled:
+    # column_keys=[]: an INSERT given no values compiles as SQLAlchemy runs it, with DEFAULT VALUES.
+    return stmt.compile(dialect=dialect, column_keys=[])
+
+
+def _read_pipelined(
+    connection: sa.Connection, statements: list[tuple[sa.ClauseElement, dict[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each statement, all sent at once through psycopg's pipeline mode (PostgreSQL only).
+
+    Parameters and rows are psycopg's own types (UUIDs, dates, aware datetimes, numbers, text): the statements
+    here need no other conversion.
+    """
+    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
+    with _driver_errors(connection), driver.pipeline() as pipeline:
+        cursors = []
+        for stmt, params in statements:
+            compiled = _compiled(stmt, connection.dialect)
+            cursor = driver.cursor()
+            cursor.execute(compiled.string, compiled.construct_params(params))
+            cursors.append(cursor)
+        pipeline.sync()
+        answers = [cursor.fetchall() for cursor in cursors]
+        for cursor in cursors:
+            cursor.close()
+        return answers
+
+
+def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received_at: dt.datetime) -> StoredReferral:
     """Store a validated referral with its children, matches, ratings, clock, acknowledgement and audit."""
     assert caller.organisation_id is not None and caller.agency is not None
-    rule_set = active_rule_set(session)
     today = received_at.astimezone(LONDON).date()
     keys = [_child_key(child, today=today) for child in referral_in.children]
-    earlier = find_earlier_referrals(session=session, children=keys, before=received_at)
+    number, version, key_live, subscribed, earlier = _read(
+        session=session, caller=caller, at=utc_now(), children=keys, before=received_at
+    )
+    if not key_live:
+        raise NotAuthenticated("The API key is not valid or has been revoked.")
+    rule_set = rulesets.rule_set_of(session=session, version=version)
     concerns = sorted({str(c) for c in referral_in.concerns.categories})
     indicators = sorted({str(i) for i in (referral_in.concerns.indicators or [])})
     agency_details = dict(referral_in.agency_details)
+    referral_id = _new_id()
 
-    children: list[Child] = []
+    children: list[dict[str, Any]] = []
     ratings: list[Rating] = []
+    matches: list[dict[str, Any]] = []
     for position, (child_in, key) in enumerate(zip(referral_in.children, keys, strict=True)):
         history = earlier[position]
         recent = [e for e in history if e.received_at >= received_at - YEAR]
@@ -134,11 +238,17 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         }
         rating = rule_set.rate(facts)
         ratings.append(rating)
-        children.append(_child_row(child_in, key=key, position=position, rating=rating, facts=facts))
+        child = _child_row(child_in, key=key, position=position, rating=rating, facts=facts)
+        child["id"], child["referral_id"] = _new_id(), referral_id
+        children.append(child)
+        matches.extend(
+            {"child_id": child["id"], "earlier_child_id": e.child_id, "earlier_referral_id": e.referral_id}
+            for e in history
+        )
 
     top = most_urgent(ratings)
-    number = session.execute(sa.insert(ReferralNumber).returning(col(ReferralNumber.id))).scalar_one()
-    referral = Referral(
+    referral = StoredReferral(
+        id=referral_id,
         reference=f"MASH-{received_at.astimezone(LONDON).year}-{number:06d}",
         organisation_id=caller.organisation_id,
         agency=caller.agency,
@@ -163,27 +273,33 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         agency_details=jsonable(agency_details),
         created_by_key=caller.key_id,
     )
-    session.add(referral)
-    session.flush()
-    session.execute(
-        sa.insert(ReferralConcern), [{"referral_id": referral.id, "category": category} for category in concerns]
-    )
-    for child in children:
-        child.referral_id = referral.id
-    session.add_all(children)
-    session.flush()
-    matches = [
-        {"child_id": child.id, "earlier_child_id": e.child_id, "earlier_referral_id": e.referral_id}
-        for child, history in zip(children, (earlier[i] for i in range(len(children))), strict=True)
-        for e in history
-    ]
-    if matches:
-        session.execute(sa.insert(ChildMatch), matches)
+    # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
+    # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
+    connection = session.connection()
+    with _pipeline(connection):
+        connection.execute(_INSERT_REFERRAL, [vars(referral)])
+        connection.execute(_INSERT_CONCERNS, [{"referral_id": referral_id, "category": c} for c in concerns])
+        connection.execute(_INSERT_CHILDREN, children)
+        if matches:
+            connection.execute(_INSERT_MATCHES, matches)
+        if not subscribed:
+            _acknowledge(session=session, caller=caller, referral=referral, children=len(children), subscribed=False)
+    if subscribed:
+        # Writing the webhook outbox reads the event's id back: after the pipeline.
+        _acknowledge(session=session, caller=caller, referral=referral, children=len(children), subscribed=True)
+    return referral
+
+
+def _acknowledge(
+    *, session: Session, caller: Caller, referral: StoredReferral, children: int, subscribed: bool
+) -> None:
+    """The referrer's acknowledged event and the audit row of a referral being stored."""
     feedback.emit(
         session=session,
         referral=referral,
         event=FeedbackEventKind.acknowledged,
         message=acknowledgement_message(referral),
+        subscribed=subscribed,
     )
     audit.record(
         session=session,
@@ -192,12 +308,40 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         entity="referral",
         entity_id=referral.id,
         purpose="referral received",
-        detail={"reference": referral.reference, "children": len(children), "rule_set_version": rule_set.version},
+        detail={
+            "reference": referral.reference,
+            "children": children,
+            "rule_set_version": referral.rule_set_version,
+        },
     )
-    return referral
 
 
-def acknowledgement_message(referral: Referral) -> str:
+@contextlib.contextmanager
+def _pipeline(connection: sa.Connection) -> Iterator[None]:
+    """Statements that return nothing, sent without waiting for each answer (psycopg's pipeline mode) on PostgreSQL."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
+    with _driver_errors(connection), driver.pipeline():
+        yield
+
+
+@contextlib.contextmanager
+def _driver_errors(connection: sa.Connection) -> Iterator[None]:
+    """psycopg's errors raised outside SQLAlchemy's own calls (when a pipeline is synchronised) raised as SQLAlchemy
+    raises them, so the service answers a lost database the same way (503) wherever it is noticed."""
+    try:
+        yield
+    except sa.exc.DBAPIError:
+        raise
+    except psycopg.Error as error:
+        raise sa.exc.DBAPIError.instance(
+            None, None, error, psycopg.Error, hide_parameters=True, dialect=connection.dialect
+        ) from error
+
+
+def acknowledgement_message(referral: Referral | StoredReferral) -> str:
     """What the referrer reads when the MASH has received the referral."""
     due = referral.decision_due_at.astimezone(LONDON).strftime("%A %d %B %Y at %H:%M")
     return (
@@ -217,35 +361,38 @@ def _child_key(child: ChildIn, *, today: dt.date) -> ChildKey:
     )
 
 
-def _child_row(child_in: ChildIn, *, key: ChildKey, position: int, rating: Rating, facts: dict[str, Any]) -> Child:
+def _child_row(
+    child_in: ChildIn, *, key: ChildKey, position: int, rating: Rating, facts: dict[str, Any]
+) -> dict[str, Any]:
     voice = child_in.voice
-    return Child(
-        referral_id=uuid.UUID(int=0),
-        position=position,
-        first_name=child_in.first_name,
-        last_name=child_in.last_name,
-        name_key=key.name_key,
-        date_of_birth=child_in.date_of_birth,
-        expected_date_of_birth=child_in.expected_date_of_birth,
-        unborn=key.unborn,
-        age_years=key.age_years,
-        nhs_number=child_in.nhs_number,
-        gender=child_in.gender,
-        address=child_in.address.model_dump(mode="json", exclude_none=True),
-        postcode=child_in.address.postcode,
-        details=child_in.model_dump(mode="json", exclude_none=True),
-        voice=voice.model_dump(mode="json", exclude_none=True),
-        voice_heard=voice.views is not None,
-        voice_not_obtained_reason=str(voice.not_obtained_reason) if voice.not_obtained_reason else None,
-        history=child_in.history.model_dump(mode="json", exclude_none=True),
-        current_plan=str(child_in.history.current_plan),
-        referrals_12m=facts["history"]["referrals_12m"],
-        neglect_referrals_12m=facts["history"]["neglect_referrals_12m"],
-        level=rating.level,
-        rag=rating.rag,
-        pathway=rating.pathway,
-        reasons=rating.reasons_json(),
-    )
+    return {
+        "position": position,
+        "first_name": child_in.first_name,
+        "last_name": child_in.last_name,
+        "name_key": key.name_key,
+        "date_of_birth": child_in.date_of_birth,
+        "expected_date_of_birth": child_in.expected_date_of_birth,
+        "unborn": key.unborn,
+        "age_years": key.age_years,
+        "nhs_number": child_in.nhs_number,
+        "gender": child_in.gender,
+        "address": child_in.address.model_dump(mode="json", exclude_none=True),
+        "postcode": child_in.address.postcode,
+        "details": child_in.model_dump(mode="json", exclude_none=True),
+        "voice": voice.model_dump(mode="json", exclude_none=True),
+        "voice_heard": voice.views is not None,
+        "voice_not_obtained_reason": str(voice.not_obtained_reason) if voice.not_obtained_reason else None,
+        "history": child_in.history.model_dump(mode="json", exclude_none=True),
+        "current_plan": str(child_in.history.current_plan),
+        "referrals_12m": facts["history"]["referrals_12m"],
+        "neglect_referrals_12m": facts["history"]["neglect_referrals_12m"],
+        "level": rating.level,
+        "rag": rating.rag,
+        "pathway": rating.pathway,
+        "reasons": rating.reasons_json(),
+        "outcome": None,
+        "step_down": None,
+    }
 
 
 def most_urgent(ratings: list[Rating]) -> Rating:

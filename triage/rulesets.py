@@ -44,13 +44,23 @@ def ensure_default_rule_set(session: Session) -> None:
 
 def active_rule_set(session: Session) -> CompiledRuleSet:
     """The rule set that rates new referrals now."""
-    row = session.execute(sa.select(col(RuleSet.version)).where(col(RuleSet.active).is_(True))).first()
-    if row is None:
+    return rule_set_of(session=session, version=session.execute(sa.select(ACTIVE_VERSION)).scalar())
+
+
+# The active version as a scalar subquery, for intake to read in a statement it runs anyway: read in the
+# referral's own transaction, so a new version rates every referral that arrives after it is stored, in every
+# process, with no query of its own.
+ACTIVE_VERSION = sa.select(col(RuleSet.version)).where(col(RuleSet.active).is_(True)).scalar_subquery()
+
+
+def rule_set_of(*, session: Session, version: int | None) -> CompiledRuleSet:
+    """The compiled rule set of VERSION, read from ACTIVE_VERSION (None: no rule set yet, so store the default)."""
+    if version is None:
         ensure_default_rule_set(session)
-        row = session.execute(sa.select(col(RuleSet.version)).where(col(RuleSet.active).is_(True))).one()
-    version = row.version
-    if version in _compiled:
-        return _compiled[version]
+        version = session.execute(sa.select(col(RuleSet.version)).where(col(RuleSet.active).is_(True))).scalar_one()
+    found = _compiled.get(version)
+    if found is not None:
+        return found
     source = session.execute(sa.select(col(RuleSet.source)).where(col(RuleSet.version) == version)).scalar_one()
     return compiled(version=version, source=source)
 
@@ -75,7 +85,7 @@ def store_active(*, session: Session, source: str, created_by: uuid.UUID | None)
     active_row(session)
     now = utc_now()
     latest = session.execute(sa.select(sa.func.max(col(RuleSet.version)))).scalar_one() or 0
-    # Intake reads the active version from the database for every referral, so every process switches to the new
+    # Intake reads the active version in its own transaction (ACTIVE_VERSION), so every process switches to the new
     # version as soon as this transaction commits; ratings already made keep the version that made them.
     session.execute(sa.update(RuleSet).where(col(RuleSet.active).is_(True)).values(active=False))
     row = RuleSet(

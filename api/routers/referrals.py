@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CallerDep, CurrentReferral, IntakeLimit, JsonBody, ReferrerDep, SessionDep
+from api.deps import CallerDep, CurrentReferral, IntakeCaller, JsonBody, SessionDep
 from api.observability import REFERRALS_RECEIVED, REFERRALS_REJECTED
-from api.openapi_docs import REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY
+from api.openapi_docs import CURSOR_PATTERN, REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY, RETRY_AFTER, problem
+from schemas.enums import ReferralStatus
 from triage import intake, views
+from triage.auth import Caller
+from triage.db import get_engine, session_scope
 from triage.errors import Invalid
 from triage.pagination import DEFAULT_LIMIT
 from triage.settings import get_settings
@@ -31,15 +37,14 @@ router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
         400: {"description": "The body is not JSON"},
         409: {"description": "A request with the same Idempotency-Key is still in flight"},
         413: {"description": "The body is over 256 KiB"},
-        429: {"description": "Too many referrals from this key this minute; see Retry-After"},
+        403: problem("Only a partner organisation's key may send referrals"),
+        429: {"description": "Too many referrals from this key this minute; see Retry-After", "headers": RETRY_AFTER},
         422: {"description": "Problems to correct, each with a pointer and a prompt"},
     },
 )
-def create_referral(
+async def create_referral(
     body: JsonBody,
-    session: SessionDep,
-    caller: ReferrerDep,
-    _limit: IntakeLimit,
+    caller: IntakeCaller,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -51,7 +56,10 @@ def create_referral(
     ] = None,
 ) -> JSONResponse:
     try:
-        result = intake.submit(session=session, caller=caller, body=body, idempotency_key=idempotency_key)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(_receive, caller=caller, body=body, idempotency_key=idempotency_key),
+            limiter=_intake_threads(),
+        )
     except Invalid:
         REFERRALS_REJECTED.labels(caller.agency or "unknown").inc()
         raise
@@ -65,12 +73,34 @@ def create_referral(
     return JSONResponse(payload, status_code=result.status_code, headers={"Location": f"/v1/referrals/{payload['id']}"})
 
 
+# Referrals are stored on at most this many threads per process. More would only take turns at the interpreter
+# lock while each holds a database connection and an open transaction; the rest wait their turn on the event loop.
+INTAKE_THREADS = 8
+_limiter: anyio.CapacityLimiter | None = None
+
+
+def _intake_threads() -> anyio.CapacityLimiter:
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(INTAKE_THREADS)
+    return _limiter
+
+
+def _receive(*, caller: Caller, body: Any, idempotency_key: str | None) -> intake.IntakeResult:
+    """One referral in one unit of work on one thread: committed before the 201 is sent, rolled back on any error."""
+    with session_scope(get_engine()) as session:
+        return intake.submit(session=session, caller=caller, body=body, idempotency_key=idempotency_key)
+
+
 @router.get("", summary="List the referrals you may see, newest first")
 def list_referrals(
     session: SessionDep,
     caller: CallerDep,
-    status: Annotated[str | None, Query(description="Only referrals in this status.")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor from the previous page.")] = None,
+    status: Annotated[ReferralStatus | None, Query(description="Only referrals in this status.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="next_cursor from the previous page.", min_length=1, max_length=500, pattern=CURSOR_PATTERN),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     return views.list_referrals(session=session, caller=caller, status=status, cursor=cursor, limit=limit)

@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -127,3 +128,71 @@ def test_concurrent_requests_with_one_key_create_one_referral(
     with server.client(police) as http:
         final = http.post("/v1/referrals", json=body, headers={"Idempotency-Key": key})
     assert final.status_code == 201 and final.json()["id"] == next(rid for s, rid in results if s == 201)
+
+
+def _in_flight(engine: sa.Engine, police: Actor, key: str, body: dict[str, Any], *, age: dt.timedelta) -> None:
+    from triage.idempotency import body_hash
+
+    claimed = utc_now() - age
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(IdempotencyRecord).values(
+                organisation_id=police.id,
+                key=key,
+                request_hash=body_hash(body),
+                state=IdempotencyState.in_flight,
+                created_at=claimed,
+                updated_at=claimed,
+            )
+        )
+
+
+@pytest.mark.postgres_only
+def test_a_claim_whose_request_died_is_taken_over_within_seconds(
+    client: TestClient, police: Actor, engine: sa.Engine
+) -> None:
+    # Nobody holds the claim's row lock: the request that made it is gone (killed, or its connection lost).
+    body = valid_referral("police", today=dt.date.today())
+    _in_flight(engine, police, "orphan", body, age=dt.timedelta(seconds=5))
+    response = client.post("/v1/referrals", json=body, headers={**police.headers, "Idempotency-Key": "orphan"})
+    assert response.status_code == 201
+    assert _count(engine) == 1
+
+
+@pytest.mark.postgres_only
+def test_a_claim_held_by_a_live_request_is_never_taken_over(
+    client: TestClient, police: Actor, engine: sa.Engine
+) -> None:
+    body = valid_referral("police", today=dt.date.today())
+    _in_flight(engine, police, "slow", body, age=dt.timedelta(minutes=5))
+    headers = {**police.headers, "Idempotency-Key": "slow"}
+    with engine.connect() as live:
+        # What a request still working on its referral holds (triage.idempotency.hold).
+        live.execute(sa.select(IdempotencyRecord.key).where(IdempotencyRecord.key == "slow").with_for_update())
+        assert client.post("/v1/referrals", json=body, headers=headers).status_code == 409
+        live.rollback()
+    assert client.post("/v1/referrals", json=body, headers=headers).status_code == 201
+    assert _count(engine) == 1
+
+
+def test_only_one_of_two_requests_holding_a_key_stores_its_referral(police: Actor, engine: sa.Engine) -> None:
+    # A request that was taken over finishes late: its answer is refused and its referral rolled back.
+    from sqlmodel import Session
+
+    from triage import idempotency
+    from triage.errors import Conflict
+
+    body = valid_referral("police", today=dt.date.today())
+    _in_flight(engine, police, "twice", body, age=dt.timedelta(0))
+    with Session(engine) as first:
+        idempotency.complete(session=first, organisation_id=police.id, key="twice", status_code=201, body={"id": "a"})
+        first.commit()
+    with Session(engine) as late, pytest.raises(Conflict):
+        idempotency.hold(session=late, organisation_id=police.id, key="twice")
+    with Session(engine) as late, pytest.raises(Conflict):
+        idempotency.complete(session=late, organisation_id=police.id, key="twice", status_code=201, body={"id": "b"})
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(IdempotencyRecord.response).where(IdempotencyRecord.key == "twice")
+        ).scalar_one()
+    assert stored == {"id": "a"}

@@ -67,3 +67,51 @@ def test_the_count_is_shared_by_server_processes(live_server_factory: Any, make_
     assert set(results) <= {201, 429}
     assert results.count(201) <= 8, "two windows at most; never four per worker"
     assert results.count(429) >= 4
+
+
+def test_a_key_well_under_its_limit_is_written_to_the_shared_count_at_most_once_a_second(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from schemas.tables import RateLimitWindow
+    from triage import ratelimit
+
+    def shared() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.sum(RateLimitWindow.count))).scalar_one())
+
+    limit = ratelimit.Limit(requests=1000, window_seconds=60)
+    at = dt.datetime(2026, 11, 29, 10, 0, 5, tzinfo=dt.UTC)
+    for _ in range(10):
+        ratelimit.hit(engine=engine, subject="busy", bucket="intake", limit=limit, now=at)
+    # The window's first request is written at once; the next nine are counted here until a second has passed.
+    assert shared() == 1
+    now = ratelimit.time.monotonic()
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now + ratelimit.SYNC_SECONDS)
+    ratelimit.hit(engine=engine, subject="busy", bucket="intake", limit=limit, now=at)
+    assert shared() == 11
+
+
+def test_near_the_limit_every_request_is_counted_in_the_database(engine: Any) -> None:
+    from triage import ratelimit
+
+    limit = ratelimit.Limit(requests=4, window_seconds=60)
+    at = dt.datetime(2026, 11, 29, 10, 0, 5, tzinfo=dt.UTC)
+    ratelimit.hit(engine=engine, subject="near", bucket="intake", limit=limit, now=at)
+    # Another process counts three more in the same window.
+    for _ in range(3):
+        ratelimit.settle(
+            ratelimit.Due(
+                engine=engine,
+                subject="near",
+                bucket="intake",
+                limit=limit,
+                window=ratelimit._Window(start=at.replace(second=0)),
+                added=1,
+                now=at,
+            )
+        )
+    # From half the limit on, this process asks the database, so it sees the other's requests at once.
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.hit(engine=engine, subject="near", bucket="intake", limit=limit, now=at)

@@ -54,23 +54,28 @@ def _pg_url(database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this worker: a SQLite file to copy, or a PostgreSQL database to truncate."""
     os.environ["ENVIRONMENT"] = "test"
     if ON_POSTGRES:
         name = f"frontdoor_test_{os.getpid()}_{_worker()}"
-        admin_engine = sa.create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
+        # No pool: a connection kept from here would not survive the fault suite's restarts.
+        admin_engine = sa.create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
         with admin_engine.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin_engine.dispose()
         url = _pg_url(name)
         migrate(url)
-        return url
+        yield url
+        # Left behind, every run's database would add to the server's disk and to its crash recovery.
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     url = f"sqlite:///{path}"
     migrate(url)
-    return url
+    yield url
 
 
 def _reset_caches() -> None:
@@ -243,7 +248,8 @@ def live_server_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[
             )
         server = LiveServer(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
         started.append(server)
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded machine a server with several workers can take longer than usual to answer.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
@@ -252,7 +258,7 @@ def live_server_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[
                     return server
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start in 30 s")
+        raise RuntimeError("server did not start in 60 s")
 
     yield start
     for server in started:

@@ -25,8 +25,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from schemas.enums import DeliveryState
-from schemas.tables import FeedbackEvent, Referral, WebhookDelivery, WebhookSubscription
+from schemas.tables import AuditEvent, FeedbackEvent, Referral, WebhookDelivery, WebhookSubscription
 from schemas.types import utc_now
+from triage import access
 from triage.settings import get_settings
 from triage.webhook_message import (
     Attempt,
@@ -39,6 +40,8 @@ from triage.webhook_message import (
 
 log = structlog.get_logger("triage.webhooks")
 USER_AGENT = "frontdoor-webhooks/1"
+# The longest wait between two tries to reach a database that is away.
+DATABASE_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def run_worker(
     base_url = get_settings().public_base_url
     rng = random.Random()
     made = 0
+    database_errors = 0
     timeout = httpx.Timeout(policy.timeout)
     with httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as client:
         while not stop.is_set():
@@ -110,12 +114,22 @@ def run_worker(
                         stop=stop,
                         base_url=base_url,
                     )
-            except sa.exc.SQLAlchemyError:
+                database_errors = 0
+            except sa.exc.SQLAlchemyError as exc:
                 if once:
                     raise
-                # The database is away: leases run out on their own and the rows are sent later.
-                log.warning("webhook_worker_database_error", worker=worker_id)
-                batch = []
+                # The database is away: leases run out on their own and the rows are sent later. The wait
+                # grows while it stays away, so a restart is noticed within seconds without a busy loop.
+                database_errors += 1
+                log.warning(
+                    "webhook_worker_database_error",
+                    worker=worker_id,
+                    error_class=type(exc).__name__,
+                    consecutive=database_errors,
+                )
+                growing = policy.poll * 2 ** min(database_errors, 10)
+                stop.wait(max(policy.poll, min(growing, DATABASE_RETRY_MAX_SECONDS)))
+                continue
             except Exception:
                 if once:
                     raise
@@ -206,6 +220,7 @@ def _targets(engine: Engine, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, 
         col(FeedbackEvent.event),
         col(FeedbackEvent.at),
         col(Referral.reference),
+        col(WebhookSubscription.organisation_id),
     ]
     stmt = (
         sa.select(*columns)
@@ -276,6 +291,8 @@ def _record(
         settled = _settle(conn, claimed, worker_id=worker_id, values=values)
         if attempt.status == 410:
             _disable(conn, target["subscription_id"], at=now)
+        if attempt.status is not None:
+            _audit_disclosure(conn, claimed, target=target, status=attempt.status, at=now)
     log.info(
         "webhook_attempt",
         delivery=str(claimed.id),
@@ -284,6 +301,32 @@ def _record(
         status=attempt.status,
         outcome=str(values.get("state", "retry")),
         settled=settled,
+    )
+
+
+def _audit_disclosure(
+    conn: sa.Connection, claimed: Claimed, *, target: dict[str, Any], status: int, at: dt.datetime
+) -> None:
+    """The receiver answered, so it has the event: a disclosure of the referral, on its audit trail (DPA 2018 s.62)."""
+    conn.execute(
+        sa.insert(AuditEvent).values(
+            at=at,
+            actor_kind="system",
+            action="disclose",
+            entity="referral",
+            entity_id=str(target["referral_id"]),
+            purpose=access.FEEDBACK,
+            detail={
+                "via": "webhook",
+                "to_organisation_id": str(target["organisation_id"]),
+                "subscription_id": str(target["subscription_id"]),
+                "delivery_id": str(claimed.id),
+                "event_id": target["event_id"],
+                "event": target["event"],
+                "attempt": claimed.attempts,
+                "status": status,
+            },
+        )
     )
 
 

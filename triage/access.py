@@ -12,6 +12,18 @@ from schemas.tables import FeedbackEvent, InformationRequest, Referral, WebhookS
 from triage.auth import Caller
 from triage.errors import NotFound
 
+# Why a record is read or changed, as the audit trail records it (DPA 2018 s.62: the justification of each access).
+TRIAGE = "safeguarding triage"
+FOLLOW_UP = "referrer following up its referral"
+FEEDBACK = "feedback to the referrer"
+INFORMATION_SHARING = "information sharing with the MASH"
+OVERSIGHT = "manager's review of a step-down"
+
+
+def reading_purpose(caller: Caller) -> str:
+    """Why CALLER reads a referral: staff to triage it, a partner to follow up what it sent."""
+    return TRIAGE if caller.is_staff else FOLLOW_UP
+
 
 def readable_referrals(caller: Caller) -> sa.Select[Any]:
     """The referrals CALLER may see: all for staff, its own organisation's for a partner."""

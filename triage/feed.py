@@ -77,6 +77,7 @@ def referral_feedback(*, session: Session, caller: Caller, referral: Referral) -
         action="read_feedback",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.FEEDBACK,
         detail={"via": "referral", "events": len(events)},
     )
     return {
@@ -121,6 +122,7 @@ def read_feed(*, session: Session, caller: Caller, after: str | None, limit: int
         action="read_feedback",
         entity="referral",
         entity_ids=referral_ids,
+        purpose=access.FEEDBACK,
         detail={"via": "feed"},
     )
     return {

@@ -167,10 +167,26 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def read_referral(*, session: Session, caller: Caller, referral: Referral) -> dict[str, Any]:
     """The view of one referral the caller is entitled to, with the read audited."""
-    audit.record(session=session, caller=caller, action="read", entity="referral", entity_id=referral.id)
-    if caller.is_staff:
-        return staff_view(session=session, referral=referral)
-    return referrer_view(session=session, referral=referral)
+    purpose = access.reading_purpose(caller)
+    audit.record(
+        session=session, caller=caller, action="read", entity="referral", entity_id=referral.id, purpose=purpose
+    )
+    if not caller.is_staff:
+        return referrer_view(session=session, referral=referral)
+    view = staff_view(session=session, referral=referral)
+    # Each child's earlier referrals are shown beside this one (date, agency, concerns, rating, outcome): that is a
+    # consultation of those records too, and belongs on their own audit trails.
+    earlier = sorted({entry["referral_id"] for child in view["children"] for entry in child["previous_referrals"]})
+    audit.record_many(
+        session=session,
+        caller=caller,
+        action="read_history",
+        entity="referral",
+        entity_ids=earlier,
+        purpose=purpose,
+        detail={"via": "referral", "referral_id": str(referral.id)},
+    )
+    return view
 
 
 def list_referrals(
@@ -218,7 +234,14 @@ def list_referrals(
         if caller.is_staff:
             item.update({"rag": referral.rag, "level": referral.level, "agency": referral.agency})
         items.append(item)
-    audit.record_many(session=session, caller=caller, action="list", entity="referral", entity_ids=[r.id for r in page])
+    audit.record_many(
+        session=session,
+        caller=caller,
+        action="list",
+        entity="referral",
+        entity_ids=[r.id for r in page],
+        purpose=access.reading_purpose(caller),
+    )
     last = page[-1] if page else None
     return {
         "items": items,

@@ -9,24 +9,51 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ManagerDep, SessionDep, StaffDep
+from api.openapi_docs import problem
 from triage.errors import BadRequest, Invalid, Problem
 from triage.workflow import rules_admin
 
 router = APIRouter(prefix="/v1/rules", tags=["rule sets"])
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+RULE_SET_EXAMPLE: dict[str, Any] = {
+    "name": "Local thresholds",
+    "rules": [
+        {
+            "id": "universal",
+            "description": "Universal services.",
+            "when": "true",
+            "level": 1,
+            "rag": "green",
+            "pathway": "universal_services",
+        }
+    ],
+    "examples": [{"name": "nothing", "expect": {"level": 1, "rag": "green", "pathway": "universal_services"}}],
+}
 RULE_SET_BODY: dict[str, Any] = {
     "required": True,
     "description": 'The rule set as YAML text, or JSON {"source": "<the YAML>"}.',
     "content": {
+        # A YAML body is the rule set document itself (a mapping), not a YAML string holding it.
         "application/yaml": {
-            "schema": {"type": "string"},
-            "example": "name: Local thresholds\nrules:\n  - id: universal\n    description: Universal services.\n"
-            "    when: 'true'\n    level: 1\n    rag: green\n    pathway: universal_services\nexamples:\n"
-            "  - name: nothing\n    expect: {level: 1, rag: green, pathway: universal_services}\n",
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "rules": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+                    "examples": {"type": "array", "items": {"type": "object"}},
+                },
+                "required": ["name", "rules"],
+            },
+            "example": RULE_SET_EXAMPLE,
         },
         "application/json": {
-            "schema": {"type": "object", "properties": {"source": {"type": "string"}}, "required": ["source"]},
+            "schema": {
+                "type": "object",
+                "properties": {"source": {"type": "string", "description": "The rule set's YAML text."}},
+                "required": ["source"],
+                "additionalProperties": False,
+            },
         },
     },
 }
@@ -93,6 +120,20 @@ async def rule_set_source(request: Request) -> str:
             raise BadRequest(
                 'The body is not valid JSON; send YAML as application/yaml, or JSON {"source": ...}.'
             ) from None
+        extra = sorted(set(body) - {"source"}) if isinstance(body, dict) else []
+        if extra:
+            # The version, its author and whether it is active are the service's to set, never the caller's.
+            raise Invalid(
+                problems=[
+                    Problem(
+                        pointer="/" + name.replace("~", "~0").replace("/", "~1"),
+                        code="extra_forbidden",
+                        message="Remove this field: send the rule set's YAML as source and nothing else.",
+                    )
+                    for name in extra
+                ],
+                summary="The rule set request has fields it may not set.",
+            )
         if isinstance(body, dict) and isinstance(body.get("source"), str):
             return str(body["source"])
         raise Invalid(
@@ -105,6 +146,7 @@ async def rule_set_source(request: Request) -> str:
 
 
 RuleSetSource = Annotated[str, Depends(rule_set_source)]
+NOT_READABLE = problem("The body is not UTF-8 text, not valid JSON, or of another media type")
 
 
 @router.get(
@@ -129,7 +171,7 @@ def rule_versions(session: SessionDep, caller: StaffDep) -> dict[str, Any]:
     "/validate",
     summary="Check a rule set: problems with line numbers, failing examples, and a dry run over 30 days",
     openapi_extra={"requestBody": RULE_SET_BODY},
-    responses={200: {"content": {"application/json": {"example": VALIDATION_EXAMPLE}}}},
+    responses={200: {"content": {"application/json": {"example": VALIDATION_EXAMPLE}}}, 400: NOT_READABLE},
 )
 def validate_rules(session: SessionDep, caller: ManagerDep, source: RuleSetSource) -> dict[str, Any]:
     return rules_admin.validate(session=session, caller=caller, source=source)
@@ -142,6 +184,7 @@ def validate_rules(session: SessionDep, caller: ManagerDep, source: RuleSetSourc
     openapi_extra={"requestBody": RULE_SET_BODY},
     responses={
         201: {"content": {"application/json": {"example": {**VERSION_EXAMPLE, "dry_run": DRY_RUN_EXAMPLE}}}},
+        400: NOT_READABLE,
         422: {"description": "Not stored: the problems (with lines) and failing examples"},
     },
 )

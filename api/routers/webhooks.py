@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.deps import ReferrerDep, SessionDep
+from api.deps import NoBody, ReferrerDep, SessionDep
 from schemas.tables import WebhookSubscription
 from schemas.webhook_io import WebhookCreatedOut, WebhookIn, WebhookListOut, WebhookOut
 from triage import webhooks
@@ -48,7 +48,7 @@ def list_webhooks(session: SessionDep, caller: ReferrerDep) -> WebhookListOut:
     summary="End a webhook subscription; nothing more is sent to it",
     responses={404: {"description": "No such subscription, or not your organisation's"}},
 )
-def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, caller: ReferrerDep) -> Response:
+def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, caller: ReferrerDep, _body: NoBody) -> Response:
     webhooks.delete_subscription(session=session, caller=caller, subscription_id=webhook_id)
     return Response(status_code=204)
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentReferral, ManagerDep, SessionDep, StaffDep
+from api.deps import CurrentReferral, ManagerDep, NoBody, SessionDep, StaffDep
 from schemas.workflow_io import DecisionIn, InformationRequestIn, ReturnIn, StrategyDiscussionIn
 from triage.workflow import claims, decisions, information_requests, strategy
 
@@ -99,7 +99,7 @@ ASKED_EXAMPLE = {
     summary="Hold the referral for triage (exactly one of several concurrent claims wins)",
     responses={200: {"content": {"application/json": {"example": HOLDING_EXAMPLE}}}, 409: HELD_BY_OTHER},
 )
-def claim(caller: StaffDep, referral: CurrentReferral, session: SessionDep) -> dict[str, Any]:
+def claim(caller: StaffDep, referral: CurrentReferral, session: SessionDep, _body: NoBody) -> dict[str, Any]:
     return claims.claim(session=session, caller=caller, referral=referral)
 
 
@@ -112,7 +112,7 @@ def claim(caller: StaffDep, referral: CurrentReferral, session: SessionDep) -> d
         409: {"description": "Nobody holds it, or its step-down is waiting for approval"},
     },
 )
-def release(caller: StaffDep, referral: CurrentReferral, session: SessionDep) -> dict[str, Any]:
+def release(caller: StaffDep, referral: CurrentReferral, session: SessionDep, _body: NoBody) -> dict[str, Any]:
     return claims.release(session=session, caller=caller, referral=referral)
 
 
@@ -165,7 +165,7 @@ def decide(body: DecisionIn, caller: StaffDep, referral: CurrentReferral, sessio
         409: {"description": "No decision is waiting for approval"},
     },
 )
-def approve(caller: ManagerDep, referral: CurrentReferral, session: SessionDep) -> dict[str, Any]:
+def approve(caller: ManagerDep, referral: CurrentReferral, session: SessionDep, _body: NoBody) -> dict[str, Any]:
     return decisions.approve(session=session, caller=caller, referral=referral)
 
 
@@ -214,7 +214,7 @@ def return_decision(
         409: {"description": "The referral is not decided yet"},
     },
 )
-def close(caller: StaffDep, referral: CurrentReferral, session: SessionDep) -> dict[str, Any]:
+def close(caller: StaffDep, referral: CurrentReferral, session: SessionDep, _body: NoBody) -> dict[str, Any]:
     return decisions.close(session=session, caller=caller, referral=referral)
 
 

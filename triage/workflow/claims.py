@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from schemas.enums import FeedbackEventKind, ReferralStatus, Role
 from schemas.tables import Referral
 from schemas.types import utc_now
-from triage import audit, feedback
+from triage import access, audit, feedback
 from triage.auth import Caller
 from triage.errors import Conflict, NotAllowed
 from triage.workflow import state
@@ -81,6 +81,7 @@ def claim(*, session: Session, caller: Caller, referral: Referral, now: dt.datet
         action="claim",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.TRIAGE,
         detail={"first_claim": first_claim},
     )
     return holding(referral)
@@ -115,7 +116,14 @@ def release(*, session: Session, caller: Caller, referral: Referral) -> dict[str
                 assigned_to=str(referral.assigned_to),
             )
         raise NotAllowed("Only the member of staff holding this referral, or a manager, may release it.")
-    audit.record(session=session, caller=caller, action="release", entity="referral", entity_id=referral.id)
+    audit.record(
+        session=session,
+        caller=caller,
+        action="release",
+        entity="referral",
+        entity_id=referral.id,
+        purpose=access.TRIAGE,
+    )
     return holding(referral)
 
 

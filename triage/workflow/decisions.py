@@ -14,7 +14,7 @@ from schemas.enums import OUTCOME_RANK, FeedbackEventKind, Outcome, Rag, Referra
 from schemas.tables import Child, Decision, Referral
 from schemas.types import utc_now
 from schemas.workflow_io import ChildOutcomeIn
-from triage import audit, feedback
+from triage import access, audit, feedback
 from triage.auth import Caller
 from triage.errors import Conflict, Invalid, NotAllowed, Problem
 from triage.validation import is_placeholder
@@ -90,6 +90,7 @@ def decide(
         action="decide",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.TRIAGE,
         detail={
             "decision_id": str(decision.id),
             "outcomes": [item["outcome"] for item in decided],
@@ -119,6 +120,7 @@ def approve(*, session: Session, caller: Caller, referral: Referral, now: dt.dat
         action="approve",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.OVERSIGHT,
         detail={"decision_id": str(decision.id)},
     )
     return decision_view(decision, referral=referral)
@@ -159,6 +161,7 @@ def return_to_practitioner(
         action="return",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.OVERSIGHT,
         detail={"decision_id": str(decision.id)},
     )
     return decision_view(decision, referral=referral)
@@ -177,7 +180,9 @@ def close(*, session: Session, caller: Caller, referral: Referral, now: dt.datet
         event=FeedbackEventKind.closed,
         message=f"Referral {referral.reference} is closed at the MASH front door.",
     )
-    audit.record(session=session, caller=caller, action="close", entity="referral", entity_id=referral.id)
+    audit.record(
+        session=session, caller=caller, action="close", entity="referral", entity_id=referral.id, purpose=access.TRIAGE
+    )
     assert referral.closed_at is not None
     return {"id": str(referral.id), "reference": referral.reference, "status": referral.status,
             "closed_at": referral.closed_at.isoformat()}  # fmt: skip

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from schemas.tables import Child, ChildMatch, Referral, ReferralConcern
-from triage import audit
+from triage import access, audit
 from triage.auth import Caller
 from triage.errors import NotFound
 
@@ -71,6 +71,7 @@ def chronology(*, session: Session, caller: Caller, child_id: uuid.UUID, order: 
         action="read_history",
         entity="referral",
         entity_ids=sorted(str(r) for r in seen_referrals),
+        purpose=access.TRIAGE,
         detail={"child_id": str(child.id)},
     )
     return {

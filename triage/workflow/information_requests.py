@@ -98,6 +98,7 @@ def ask(
         action="information_requested",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.INFORMATION_SHARING,
         detail={"information_request_id": str(request.id), "organisation_id": str(organisation.id)},
     )
     return request_view(request, referral=referral, children=_children_named(session, [referral.id]))
@@ -148,6 +149,7 @@ def answer(*, session: Session, caller: Caller, request_id: uuid.UUID, response:
         action="information_answered",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.INFORMATION_SHARING,
         detail={"information_request_id": str(request.id)},
     )
     return request_view(request, referral=referral, children=_children_named(session, [referral.id]))
@@ -202,6 +204,7 @@ def list_requests(
         action="list_information_requests",
         entity="referral",
         entity_ids=referral_ids,
+        purpose=access.INFORMATION_SHARING,
         detail={"information_requests": len(page)},
     )
     last = page[-1] if page and more else None

@@ -19,6 +19,7 @@ from triage.errors import Invalid, Problem
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 ASSIGNED_FILTERS = ("me", "unassigned")
+QUEUE_PURPOSE = "triage queue"
 
 
 def queue_page(
@@ -62,13 +63,28 @@ def queue_page(
     page, more = rows[:limit], len(rows) > limit
     children = _children_of_page(session, [r.id for r in page], today=now.astimezone(LONDON).date())
     items = [_item(referral, children.get(referral.id, []), now=now) for referral in page]
+    # Each referral shown (reference, rating, children's names and ages) is a read on its own trail; the queue read
+    # itself is one more row naming the reader and the filters, so an empty or filtered page is on record too.
     audit.record_many(
         session=session,
         caller=caller,
         action="list",
         entity="referral",
         entity_ids=[r.id for r in page],
-        purpose="triage queue",
+        purpose=QUEUE_PURPOSE,
+    )
+    audit.record(
+        session=session,
+        caller=caller,
+        action="read_queue",
+        entity="queue",
+        entity_id=None,
+        purpose=QUEUE_PURPOSE,
+        detail={
+            "filters": {"status": status, "rag": rag, "assigned": assigned, "overdue": overdue},
+            "continued": cursor is not None,
+            "shown": len(page),
+        },
     )
     last = page[-1] if page and more else None
     next_cursor = (

@@ -14,7 +14,7 @@ from schemas.enums import Agency
 from schemas.tables import Referral, StrategyDiscussion
 from schemas.types import utc_now
 from schemas.workflow_io import ActionIn, ParticipantIn
-from triage import audit
+from triage import access, audit
 from triage.auth import Caller
 from triage.errors import Invalid, Problem
 from triage.validation import is_placeholder
@@ -64,6 +64,7 @@ def record(
         action="strategy_discussion",
         entity="referral",
         entity_id=referral.id,
+        purpose=access.TRIAGE,
         detail={
             "strategy_discussion_id": str(discussion.id),
             "agencies": sorted({str(p.agency) for p in participants}),

@@ -20,7 +20,8 @@ def _collect() -> dict[tuple[str, str], frozenset[Role] | str]:
     merged: dict[tuple[str, str], frozenset[Role] | str] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        for route, roles in module.ENTRIES.items():
+        # Modules without ENTRIES hold other matrices (objects.py: the records each id-route names).
+        for route, roles in getattr(module, "ENTRIES", {}).items():
             assert route not in merged, f"{route} is in the matrix twice"
             merged[route] = roles
     return merged

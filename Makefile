@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 1
 PYTEST_WORKERS ?= auto
 
-.PHONY: install install-browser run test test-faults lint format bench migrate clean
+.PHONY: install install-browser run test test-faults lint format bench migrate clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -47,9 +47,14 @@ test: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 # Restarts PostgreSQL and kills server workers while referrals arrive: run alone, never beside other tests.
+# FAULT_PG_CLUSTER and FAULT_PG_PORT name the cluster restarted (default main, 5432); TEST_DATABASE_URL must be on it.
 test-faults: install
 	@test -n "$(TEST_DATABASE_URL)" || { echo "test-faults needs TEST_DATABASE_URL (PostgreSQL)"; exit 2; }
 	$(BIN)/pytest -p no:xdist -m faults -s -q tests/faults
+
+# Schemathesis from outside: a real server on a spare port with a fresh SQLite database, every role's key (a few minutes).
+fuzz: install
+	bash tests/contract/schemathesis_cli.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +33,11 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
+
+
+def title_for(status: int) -> str:
+    """The title of a problem with STATUS."""
+    return _TITLES.get(status, "Error")
 
 
 def problem(
@@ -68,6 +75,25 @@ async def _front_door_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# pydantic names the member of a union (`ActionIn | str`) inside an error's location; a body's keys are snake_case.
+_UNION_MEMBER = re.compile(r"^(?:[A-Z][A-Za-z0-9]*|str|int|float|bool|function-[a-z]+\[.*\])$")
+
+
+def _without_union_branches(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Errors located in the body, without pydantic's union members in their locations. Where one member of a
+    union has a real problem (the value was an object with a bad field), the other members' complaints that the
+    value is not of their type are left out."""
+    located = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        members = [i for i, part in enumerate(loc) if isinstance(part, str) and _UNION_MEMBER.match(part)]
+        site = loc[: members[0]] if members else None
+        body_loc = tuple(part for i, part in enumerate(loc) if i not in members)
+        located.append(({**error, "loc": body_loc}, site, str(error.get("type", "")).endswith("_type")))
+    real = {site for _, site, mismatch in located if site is not None and not mismatch}
+    return [error for error, site, mismatch in located if not (mismatch and site in real)]
+
+
 def _pointer(loc: tuple[Any, ...]) -> tuple[str, str | None]:
     if loc and loc[0] == "body":
         return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc[1:]), None
@@ -87,7 +113,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
             slug="malformed-json",
         )
     rendered = []
-    for e in errors:
+    for e in _without_union_branches(errors):
         pointer, parameter = _pointer(tuple(e.get("loc", ())))
         item = {"pointer": pointer, "code": str(e.get("type", "invalid")), "message": _prompt(e, parameter)}
         if parameter:
@@ -135,6 +161,14 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return response
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, sa.exc.DBAPIError)
+    # Whatever the driver called it, a connection that broke under the request means the database is away.
+    if exc.connection_invalidated:
+        return await _database_unavailable(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected_error", error_class=type(exc).__name__)
     return problem(
@@ -153,4 +187,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
     app.add_exception_handler(sa.exc.InterfaceError, _database_unavailable)
     app.add_exception_handler(sa.exc.TimeoutError, _database_unavailable)
+    app.add_exception_handler(sa.exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

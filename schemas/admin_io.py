@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from schemas.enums import Agency, Role
+from schemas.referral_in import EMAIL_JSON_SCHEMA
+from schemas.text_io import TextIn
 
 
-class OrganisationIn(BaseModel):
+class OrganisationIn(TextIn):
     """A partner organisation to register."""
 
     model_config = ConfigDict(
@@ -38,7 +41,23 @@ class IssuedKeyOut(BaseModel):
     api_key: str
 
 
-class UserIn(BaseModel):
+def _staff_only(role: Role) -> Role:
+    if role == Role.referrer:
+        raise PydanticCustomError(
+            "role_not_staff", "choose practitioner, manager or admin: referrer keys belong to partner organisations"
+        )
+    return role
+
+
+# Referrer keys belong to partner organisations, never to a member of staff.
+StaffRole = Annotated[
+    Role,
+    AfterValidator(_staff_only),
+    WithJsonSchema({"type": "string", "enum": [role.value for role in Role if role != Role.referrer]}),
+]
+
+
+class UserIn(TextIn):
     """A member of MASH staff to add."""
 
     model_config = ConfigDict(
@@ -48,8 +67,8 @@ class UserIn(BaseModel):
         },
     )
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
-    role: Role
+    email: EmailStr = Field(json_schema_extra=EMAIL_JSON_SCHEMA)
+    role: StaffRole
     password: str | None = Field(default=None, min_length=12, max_length=200, description="For the staff web pages.")
 
 
@@ -61,14 +80,14 @@ class UserOut(BaseModel):
     key_id: uuid.UUID
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(TextIn):
     """A new password for a staff user's sign-in to the web pages."""
 
     model_config = ConfigDict(extra="forbid")
     password: str = Field(min_length=12, max_length=200)
 
 
-class PublicKeyIn(BaseModel):
+class PublicKeyIn(TextIn):
     """A partner system's public key for signed-JWT client authentication: a JWK or a PEM."""
 
     model_config = ConfigDict(

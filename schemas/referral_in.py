@@ -6,10 +6,9 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -28,6 +27,7 @@ from schemas.enums import (
     RiskOfSeriousHarm,
     VoiceNotObtainedReason,
 )
+from schemas.text_io import TextIn
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The shapes of a UK postcode (A9, A99, AA9, AA99, A9A, AA9A outward; 9AA inward) and GIR 0AA. Letter
@@ -117,6 +117,17 @@ def _check_phone(value: str) -> str:
     return value
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# email-validator refuses addresses at special-use domains (RFC 6761: .test, .local, ...), so the document says so.
+EMAIL_JSON_SCHEMA: dict[str, Any] = {
+    "format": "email",
+    "not": {"pattern": rf"@(.*\.)?({'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)})\.?$"},
+}
+
+
 def _check_email(value: str) -> str:
     try:
         validate_email(value, check_deliverability=False)
@@ -144,11 +155,11 @@ FutureDate = Annotated[dt.date, AfterValidator(_in_future), BeforeValidator(_par
 NhsNumber = Annotated[str, BeforeValidator(_normalise_nhs_number), Field(description="10 digits; spaces allowed")]
 Postcode = Annotated[str, Field(max_length=16), AfterValidator(normalise_postcode)]
 Phone = Annotated[str, Field(max_length=30), AfterValidator(_check_phone)]
-Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_check_email)]
+Email = Annotated[str, Field(max_length=254, json_schema_extra=EMAIL_JSON_SCHEMA), AfterValidator(_check_email)]
 Percent = Annotated[float, Field(ge=0, le=100, strict=True)]
 
 
-class _In(BaseModel):
+class _In(TextIn):
     """Base of every inbound shape: unknown fields refused, so a typo never silently loses information."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -8,11 +8,16 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.enums import FeedbackEventKind
+from schemas.text_io import TextIn
 
 EXAMPLE_ID = "3d0c9a4e-51f2-4c1b-9a7e-2b6f0d8e1c55"
+# An http(s) address with a host name (IDNs as punycode), an optional port up to 65535 and no credentials, then
+# printable ASCII: the addresses triage.webhooks accepts outside production (it also takes IPv6 literals).
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+WEBHOOK_URL_PATTERN = rf"^https?://[A-Za-z0-9.-]+(:{_PORT})?([/?#][!-~]*)?$"
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(TextIn):
     """Where to push feedback events, and which kinds."""
 
     model_config = ConfigDict(
@@ -24,7 +29,11 @@ class WebhookIn(BaseModel):
         },
     )
     url: str = Field(
-        min_length=1, max_length=2000, description="An https URL (http is accepted outside production) to POST to."
+        min_length=1,
+        max_length=2000,
+        # Stated for the document only: triage.webhooks checks the address and names what is wrong with it.
+        json_schema_extra={"pattern": WEBHOOK_URL_PATTERN},
+        description="An https URL (http is accepted outside production) to POST to, without a user name or password.",
     )
     events: list[FeedbackEventKind] = Field(
         default_factory=lambda: list(FeedbackEventKind),

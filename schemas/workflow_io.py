@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import JsonDict
+from pydantic_core import PydanticCustomError
 
 from schemas.enums import Agency, Outcome
+from schemas.text_io import TextIn
+
+# Free text the service reads as an answer must say something: triage refuses text with no letter or digit (and
+# placeholders such as "n/a"), naming the field. Stated here for the document; triage keeps its own prompts.
+SAYS_SOMETHING: JsonDict = {"pattern": "[A-Za-z0-9]"}
 
 
-class _In(BaseModel):
+def _iso_text(value: Any) -> Any:
+    # Only the ISO 8601 text the document names: a number would otherwise be read as seconds since 1970.
+    if isinstance(value, int | float):
+        raise PydanticCustomError("iso_8601_expected", "give it as ISO 8601 text, such as 2026-11-30T16:00:00+00:00")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Day = Annotated[dt.date, BeforeValidator(_iso_text)]
+
+
+class _In(TextIn):
     # A typo in a field name must not silently lose what a practitioner recorded.
     model_config = ConfigDict(extra="forbid")
 
@@ -32,8 +51,12 @@ class InformationRequestIn(_In):
         },
     )
     organisation_id: uuid.UUID = Field(description="The partner organisation asked.")
-    question: str = Field(max_length=5000, description="What the MASH needs to know, in words the partner can act on.")
-    due_at: AwareDatetime | None = Field(
+    question: str = Field(
+        max_length=5000,
+        description="What the MASH needs to know, in words the partner can act on.",
+        json_schema_extra=SAYS_SOMETHING,
+    )
+    due_at: Instant | None = Field(
         default=None, description="When the answer is needed; by default the referral's own decision_due_at."
     )
 
@@ -49,7 +72,7 @@ class InformationResponseIn(_In):
             ]
         },
     )
-    response: str = Field(max_length=20000)
+    response: str = Field(max_length=20000, json_schema_extra=SAYS_SOMETHING)
 
 
 class ChildOutcomeIn(_In):
@@ -58,7 +81,9 @@ class ChildOutcomeIn(_In):
     child_id: uuid.UUID
     outcome: Outcome
     rationale: str = Field(
-        max_length=10000, description="Why this outcome: kept for staff, never sent to the referrer."
+        max_length=10000,
+        description="Why this outcome: kept for staff, never sent to the referrer.",
+        json_schema_extra=SAYS_SOMETHING,
     )
     override_reason: str | None = Field(
         default=None,
@@ -88,7 +113,9 @@ class DecisionIn(_In):
         },
     )
     outcomes: list[ChildOutcomeIn] = Field(max_length=12)
-    feedback: str = Field(max_length=5000, description="What the referrer is told about the decision.")
+    feedback: str = Field(
+        max_length=5000, description="What the referrer is told about the decision.", json_schema_extra=SAYS_SOMETHING
+    )
 
 
 class ReturnIn(_In):
@@ -98,7 +125,7 @@ class ReturnIn(_In):
         extra="forbid",
         json_schema_extra={"examples": [{"comment": "Check the school's attendance data before stepping down."}]},
     )
-    comment: str = Field(max_length=5000)
+    comment: str = Field(max_length=5000, json_schema_extra=SAYS_SOMETHING)
 
 
 class ParticipantIn(_In):
@@ -111,9 +138,9 @@ class ParticipantIn(_In):
 class ActionIn(_In):
     """An action agreed at a strategy discussion."""
 
-    action: str = Field(max_length=2000)
+    action: str = Field(max_length=2000, json_schema_extra=SAYS_SOMETHING)
     owner: str | None = Field(default=None, max_length=200)
-    due_by: dt.date | None = None
+    due_by: Day | None = None
 
 
 class StrategyDiscussionIn(_In):
@@ -140,7 +167,11 @@ class StrategyDiscussionIn(_In):
             ]
         },
     )
-    held_at: AwareDatetime
+    held_at: Instant
     participants: list[ParticipantIn] = Field(max_length=50)
-    safety_plan: str = Field(max_length=20000, description="What keeps the child safe until the conference.")
+    safety_plan: str = Field(
+        max_length=20000,
+        description="What keeps the child safe until the conference.",
+        json_schema_extra=SAYS_SOMETHING,
+    )
     actions: list[ActionIn | str] = Field(max_length=100)

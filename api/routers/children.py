@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import SessionDep, StaffDep
+from api.openapi_docs import problem
 from triage.workflow import history
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
@@ -42,7 +43,10 @@ HISTORY_EXAMPLE: dict[str, Any] = {
 @router.get(
     "/{child_id}/history",
     summary="One child's chronology: every referral of the same child, oldest first unless order=newest",
-    responses={200: {"content": {"application/json": {"example": HISTORY_EXAMPLE}}}},
+    responses={
+        200: {"content": {"application/json": {"example": HISTORY_EXAMPLE}}},
+        404: problem("No child with that id"),
+    },
 )
 def child_history(
     session: SessionDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, CurrentReferral, PollingLimit, SessionDep
+from api.openapi_docs import CURSOR_PATTERN
 from triage import feed
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -60,7 +61,10 @@ def poll_feedback(
     session: SessionDep,
     caller: PollingLimit,
     if_none_match: IfNoneMatch = None,
-    after: Annotated[str | None, Query(description="next_cursor from your previous poll.", max_length=200)] = None,
+    after: Annotated[
+        str | None,
+        Query(description="next_cursor from your previous poll.", min_length=1, max_length=200, pattern=CURSOR_PATTERN),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Response:
     tag = feed.feed_tag(session=session, caller=caller, after=after, limit=limit)

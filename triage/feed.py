@@ -1,12 +1,12 @@
 """Polling for feedback: one referral's events, and a gap-free feed per organisation with cheap ETags.
 
 The feed's order on PostgreSQL is (tx_id, id), where tx_id is the writing transaction's id, and it
-only shows events whose transaction is older than the oldest one still running (the snapshot's
-xmin). A transaction that is still running can only ever add events that sort after everything
-shown so far, so a poller that follows next_cursor misses nothing, even when transactions commit out
-of id order. On SQLite writers are serialised (BEGIN IMMEDIATE), so id order is commit order.
-The price: while any write transaction in the PostgreSQL cluster runs, newer events wait for it, so
-writers must stay short (idle_in_transaction_session_timeout guards against a forgotten one).
+only shows events whose transaction is older than the oldest one still running in this database. A
+transaction that is still running can only ever add events that sort after everything shown so far,
+so a poller that follows next_cursor misses nothing, even when transactions commit out of id order.
+On SQLite writers are serialised (BEGIN IMMEDIATE), so id order is commit order.
+The price: while any write transaction in this database runs, newer events wait for it, so writers must
+stay short (idle_in_transaction_session_timeout guards against a forgotten one).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def read_feed(*, session: Session, caller: Caller, after: str | None, limit: int
         .join(Referral, col(Referral.id) == col(FeedbackEvent.referral_id))
     )
     if _on_postgres(session):
-        stmt = stmt.where(col(FeedbackEvent.tx_id) < _horizon())
+        stmt = stmt.where(col(FeedbackEvent.tx_id) < horizon())
         if position is not None:
             stmt = stmt.where(sa.tuple_(col(FeedbackEvent.tx_id), col(FeedbackEvent.id)) > sa.tuple_(*position))
         stmt = stmt.order_by(col(FeedbackEvent.tx_id), col(FeedbackEvent.id))
@@ -138,7 +138,7 @@ def _newest_visible(session: Session, caller: Caller) -> Position | None:
         stmt = (
             access.readable_feedback(caller)
             .with_only_columns(col(FeedbackEvent.tx_id), col(FeedbackEvent.id))
-            .where(col(FeedbackEvent.tx_id) < _horizon())
+            .where(col(FeedbackEvent.tx_id) < horizon())
             .order_by(col(FeedbackEvent.tx_id).desc(), col(FeedbackEvent.id).desc())
             .limit(1)
         )
@@ -150,10 +150,25 @@ def _newest_visible(session: Session, caller: Caller) -> Position | None:
     return (0, int(newest)) if newest is not None else None
 
 
-def _horizon() -> sa.ColumnElement[int]:
-    """The oldest transaction id still running: every writer below it has committed or rolled back."""
-    xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
-    return sa.cast(sa.cast(xmin, sa.Text), sa.BigInteger)
+# The oldest transaction still running in this database, else the next transaction id. A running transaction is
+# left out only when pg_stat_activity shows it in another database of the cluster (an id always belongs to one
+# database, whenever it is seen), so a long transaction elsewhere, a benchmark or another service's report, does not
+# hold this feed back. Where the role may not see other sessions' transaction ids, every running one counts.
+_HORIZON = sa.literal_column(
+    """(SELECT LEAST(
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+          WHERE NOT EXISTS (
+            SELECT 1 FROM pg_stat_activity a
+             WHERE a.datname IS NOT NULL AND a.datname <> current_database()
+               AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
+        pg_snapshot_xmax(pg_current_snapshot())::text::bigint))""",
+    type_=sa.BigInteger,
+)
+
+
+def horizon() -> sa.ColumnElement[int]:
+    """Every writer in this database below this transaction id has committed or rolled back."""
+    return _HORIZON
 
 
 def _position(after: str | None) -> Position | None:

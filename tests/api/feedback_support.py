@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from schemas.enums import FeedbackEventKind
-from schemas.tables import Referral
+from schemas.tables import FeedbackEvent, Referral
 from tests.api.workflow_support import claim, decide, refer
 from tests.conftest import Actor
 from tests.validation_cases import valid_referral
-from triage import feedback
+from triage import feed, feedback
 from triage.db import get_engine, session_scope
 
 TODAY = dt.date.today()
@@ -24,14 +24,12 @@ TODAY = dt.date.today()
 def settle(engine: sa.Engine) -> None:
     """Wait until the feed may show every committed event.
 
-    On PostgreSQL the feed holds an event back while any older transaction in the cluster is still
-    running, and parallel test workers share the cluster: a moment's wait, never a gap.
+    On PostgreSQL the feed holds an event back while any older transaction in its database is still
+    running, and parallel test workers share the database server: a moment's wait, never a gap.
     """
     if engine.dialect.name != "postgresql":
         return
-    probe = sa.text(
-        "SELECT coalesce(max(tx_id), 0) < pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM feedback_event"
-    )
+    probe = sa.select(sa.func.coalesce(sa.func.max(FeedbackEvent.tx_id), 0) < feed.horizon())
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with engine.connect() as conn:

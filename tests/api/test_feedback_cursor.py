@@ -172,3 +172,25 @@ def test_a_poller_gets_every_event_exactly_once_under_concurrent_writers(
 def _event_count(engine: sa.Engine) -> int:
     with Session(engine) as session:
         return int(session.execute(sa.select(sa.func.count()).select_from(FeedbackEvent)).scalar_one())
+
+
+@pytest.mark.postgres_only
+def test_a_long_transaction_in_another_database_does_not_hold_the_feed_back(
+    client: TestClient, police: Actor, engine: sa.Engine
+) -> None:
+    _, cursor = collect(client, police, None, 0)
+    elsewhere = sa.create_engine(engine.url.set(database="postgres"), poolclass=sa.pool.NullPool)
+    try:
+        with elsewhere.connect() as other:
+            older = int(other.execute(sa.text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+            sent = send(client, police)
+            with engine.connect() as conn:
+                written = conn.execute(
+                    sa.select(FeedbackEvent.tx_id).where(FeedbackEvent.referral_id == uuid.UUID(sent["id"]))  # type: ignore[arg-type]
+                ).scalar_one()
+            assert written is not None and written > older
+            shown, _ = collect(client, police, cursor, 1)
+            assert len(shown) == 1, "a transaction in another database held the feed back"
+            other.rollback()
+    finally:
+        elsewhere.dispose()

@@ -50,6 +50,31 @@ REFERRAL_EXAMPLE: dict[str, Any] = {
     "agency_details": {"occurrence_number": "CC-0000001", "children_present": True},
 }
 
+# An information request as staff and the partner it is addressed to read it.
+INFORMATION_REQUEST_EXAMPLE: dict[str, Any] = {
+    "id": "5e4f3a2b-1c0d-4e9f-8a7b-6c5d4e3f2a1b",
+    "referral_id": "6f1c1d3e-9f0a-4c55-8a61-0f0e7b1f2a3b",
+    "organisation_id": "0b7c6f1e-2f4e-4f5e-9b1a-1d2c3b4a5f6e",
+    "question": "Is the family registered with your practice, and were the children seen in the last 12 months?",
+    "status": "open",
+    "asked_at": "2026-11-28T10:40:00+00:00",
+    "due_at": "2026-11-29T10:15:00+00:00",
+    "overdue": False,
+    "response": None,
+    "answered_at": None,
+    "reference": "MASH-2026-000123",
+    "children": [
+        {
+            "first_name": "Alex",
+            "last_name": "Example",
+            "date_of_birth": "2016-05-04",
+            "expected_date_of_birth": None,
+            "nhs_number": "9434765919",
+        }
+    ],
+}
+
+
 REFERRAL_CREATED_EXAMPLE: dict[str, Any] = {
     "id": "6f1c1d3e-9f0a-4c55-8a61-0f0e7b1f2a3b",
     "reference": "MASH-2026-000123",

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentReferral, ManagerDep, NoBody, SessionDep, StaffDep
+from api.openapi_docs import INFORMATION_REQUEST_EXAMPLE
 from schemas.workflow_io import DecisionIn, InformationRequestIn, ReturnIn, StrategyDiscussionIn
 from triage.workflow import claims, decisions, information_requests, strategy
 
@@ -77,21 +78,6 @@ STRATEGY_EXAMPLE = {
     "recorded_by": "0b7c6f1e-2f4e-4f5e-9b1a-1d2c3b4a5f6e",
     "recorded_at": "2026-11-28T15:10:00+00:00",
 }
-ASKED_EXAMPLE = {
-    "id": "5e4f3a2b-1c0d-4e9f-8a7b-6c5d4e3f2a1b",
-    "referral_id": "6f1c1d3e-9f0a-4c55-8a61-0f0e7b1f2a3b",
-    "organisation_id": "0b7c6f1e-2f4e-4f5e-9b1a-1d2c3b4a5f6e",
-    "question": "Is the family registered with your practice, and were the children seen in the last 12 months?",
-    "status": "open",
-    "asked_at": "2026-11-28T10:40:00+00:00",
-    "due_at": "2026-11-29T10:15:00+00:00",
-    "overdue": False,
-    "response": None,
-    "answered_at": None,
-    "reference": "MASH-2026-000123",
-    "children": [{"first_name": "Alex", "last_name": "Example", "date_of_birth": "2016-05-04",
-                  "expected_date_of_birth": None, "nhs_number": "9434765919"}],
-}  # fmt: skip
 
 
 @router.post(
@@ -121,7 +107,7 @@ def release(caller: StaffDep, referral: CurrentReferral, session: SessionDep, _b
     status_code=201,
     summary="Ask a partner organisation for information about the referral",
     responses={
-        201: {"content": {"application/json": {"example": ASKED_EXAMPLE}}},
+        201: {"content": {"application/json": {"example": INFORMATION_REQUEST_EXAMPLE}}},
         409: {"description": "The referral is decided, closed or waiting for approval"},
     },
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -20,6 +21,7 @@ from schemas.enums import STAFF_ROLES, Role
 from schemas.tables import ApiKey, Organisation, StaffUser
 from schemas.types import utc_now
 from triage.errors import NotAllowed, NotAuthenticated
+from triage.settings import get_settings
 
 KEY_PREFIX = "fdk_"
 _password_hash = PasswordHash.recommended()
@@ -250,3 +252,31 @@ def revoke_key(*, session: Session, key_id: uuid.UUID) -> bool:
     # Forget it again once the revocation commits, in case a request cached the key in between.
     sa.event.listen(session, "after_commit", lambda _session: forget_key(engine=engine, key_id=key_id), once=True)
     return True
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A keyed digest of a password hash: a new password ends every session signed in with the old one."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def staff_sign_in(*, session: Session, email: str, password: str) -> StaffUser | None:
+    """The live member of staff with this email and password, or None (partner keys never sign in as staff)."""
+    stmt = sa.select(StaffUser).where(col(StaffUser.email) == email.strip().lower())
+    user = session.execute(stmt).scalar_one_or_none()
+    if user is None or user.disabled_at is not None or user.role not in STAFF_ROLES:
+        verify_password(password, None)  # the same work either way, so timing does not reveal accounts
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    return user
+
+
+def signed_in_staff(*, session: Session, user_id: uuid.UUID, stamp: str | None) -> StaffUser | None:
+    """The member of staff a sign-in belongs to, while their account is live and their password unchanged."""
+    user = session.get(StaffUser, user_id)
+    if user is None or user.disabled_at is not None or user.role not in STAFF_ROLES:
+        return None
+    if not hmac.compare_digest(password_stamp(user.password_hash), stamp or ""):
+        return None
+    return user

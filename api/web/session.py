@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -10,14 +9,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from schemas.enums import STAFF_ROLES
 from schemas.tables import StaffUser
-from triage.auth import verify_password
+from triage.auth import password_stamp, signed_in_staff
 from triage.settings import get_settings
 
 COOKIE_NAME = "frontdoor_session"
@@ -62,12 +59,6 @@ def new_session(user: StaffUser | None = None) -> WebSession:
         password_stamp=password_stamp(user.password_hash) if user else None,
         started_at=int(time.time()),
     )
-
-
-def password_stamp(password_hash: str | None) -> str:
-    """A keyed digest of the password hash: a new password ends every session signed in with the old one."""
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def read_session(request: Request) -> WebSession | None:
@@ -130,23 +121,7 @@ def staff_user(*, db: Session, session: WebSession) -> StaffUser | None:
     """The signed-in member of staff, while their account is live and their password unchanged."""
     if session.user_id is None:
         return None
-    user = db.get(StaffUser, session.user_id)
-    if user is None or user.disabled_at is not None or user.role not in STAFF_ROLES:
-        return None
-    if not hmac.compare_digest(password_stamp(user.password_hash), session.password_stamp or ""):
-        return None
-    return user
-
-
-def check_password(*, db: Session, email: str, password: str) -> StaffUser | None:
-    """The live member of staff with this email and password, or None (partner keys never sign in here)."""
-    user = db.execute(sa.select(StaffUser).where(col(StaffUser.email) == email.strip().lower())).scalar_one_or_none()
-    if user is None or user.disabled_at is not None or user.role not in STAFF_ROLES:
-        verify_password(password, None)  # the same work either way, so timing does not reveal accounts
-        return None
-    if not verify_password(password, user.password_hash):
-        return None
-    return user
+    return signed_in_staff(session=db, user_id=session.user_id, stamp=session.password_stamp)
 
 
 def check_csrf(session: WebSession | None, submitted: str | None) -> None:

@@ -11,7 +11,6 @@ from starlette.datastructures import FormData
 from api.web.routing import error_page, see_other
 from api.web.session import (
     anonymous,
-    check_password,
     clear_session,
     new_session,
     read_session,
@@ -20,7 +19,7 @@ from api.web.session import (
 )
 from api.web.templating import render
 from triage import audit, ratelimit
-from triage.auth import staff_caller
+from triage.auth import staff_caller, staff_sign_in
 from triage.db import get_engine
 from triage.errors import FrontDoorError
 
@@ -74,7 +73,7 @@ def submit(*, request: Request, session: Session, form: FormData) -> Response:
             ratelimit.hit(engine=get_engine(), subject=subject, bucket="sign_in", limit=SIGN_IN_LIMIT)
         except FrontDoorError as exc:
             return error_page(request, status=exc.status, detail="Too many attempts to sign in. Wait 5 minutes.")
-        user = check_password(db=session, email=email, password=password)
+        user = staff_sign_in(session=session, email=email, password=password)
         if user is None:
             field_errors["email"] = "Enter a correct email address and password"
     if user is None:

@@ -361,6 +361,20 @@ def _child_key(child: ChildIn, *, today: dt.date) -> ChildKey:
     )
 
 
+def rated_child(facts: dict[str, Any], rating: Rating) -> dict[str, Any]:
+    """A child row's history counts and rating, as intake stores them (and the simulator after it)."""
+    return {
+        "referrals_12m": facts["history"]["referrals_12m"],
+        "neglect_referrals_12m": facts["history"]["neglect_referrals_12m"],
+        "level": rating.level,
+        "rag": rating.rag,
+        "pathway": rating.pathway,
+        "reasons": rating.reasons_json(),
+        "outcome": None,
+        "step_down": None,
+    }
+
+
 def _child_row(
     child_in: ChildIn, *, key: ChildKey, position: int, rating: Rating, facts: dict[str, Any]
 ) -> dict[str, Any]:
@@ -384,14 +398,7 @@ def _child_row(
         "voice_not_obtained_reason": str(voice.not_obtained_reason) if voice.not_obtained_reason else None,
         "history": child_in.history.model_dump(mode="json", exclude_none=True),
         "current_plan": str(child_in.history.current_plan),
-        "referrals_12m": facts["history"]["referrals_12m"],
-        "neglect_referrals_12m": facts["history"]["neglect_referrals_12m"],
-        "level": rating.level,
-        "rag": rating.rag,
-        "pathway": rating.pathway,
-        "reasons": rating.reasons_json(),
-        "outcome": None,
-        "step_down": None,
+        **rated_child(facts, rating),
     }
 
 

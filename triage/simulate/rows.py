@@ -17,7 +17,7 @@ from schemas.tables import Referral
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.history import name_key
-from triage.intake import YEAR, acknowledgement_message, jsonable, most_urgent, union_reasons
+from triage.intake import YEAR, acknowledgement_message, jsonable, most_urgent, rated_child, union_reasons
 from triage.rules import CompiledRuleSet, Rating
 from triage.simulate.people import Earlier, Identity
 from triage.validation import age_on
@@ -131,14 +131,7 @@ def _child_row(
         "voice_not_obtained_reason": voice.get("not_obtained_reason"),
         "history": body["history"],
         "current_plan": body["history"]["current_plan"],
-        "referrals_12m": facts["history"]["referrals_12m"],
-        "neglect_referrals_12m": facts["history"]["neglect_referrals_12m"],
-        "level": rating.level,
-        "rag": rating.rag,
-        "pathway": rating.pathway,
-        "reasons": rating.reasons_json(),
-        "outcome": None,
-        "step_down": None,
+        **rated_child(facts, rating),
     }
 
 

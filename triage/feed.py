@@ -21,8 +21,7 @@ from sqlmodel import Session, col
 from schemas.tables import FeedbackEvent, Referral
 from triage import access, audit
 from triage.auth import Caller
-from triage.errors import Invalid, Problem
-from triage.pagination import decode_cursor, encode_cursor
+from triage.pagination import decode_cursor, encode_cursor, invalid_cursor
 
 # Bump when the shape of an event changes, so no client keeps a stale page on a 304.
 TAG_VERSION = "1"
@@ -172,20 +171,11 @@ def horizon() -> sa.ColumnElement[int]:
 
 
 def _position(after: str | None) -> Position | None:
-    values = decode_cursor(after, size=2)
+    values = decode_cursor(after, size=2, parameter="after")
     if values is None:
         return None
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-        raise Invalid(
-            problems=[
-                Problem(
-                    pointer="",
-                    code="cursor_invalid",
-                    message="Use the next_cursor value from the previous answer exactly as given, or leave after out.",
-                )
-            ],
-            summary="The cursor is not one this service issued.",
-        )
+        raise invalid_cursor("after")
     return (int(values[0]), int(values[1]))
 
 

@@ -18,7 +18,21 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, size: int) -> list[Any] | None:
+def invalid_cursor(parameter: str = "cursor") -> Invalid:
+    """The 422 for a cursor this service did not issue (or whose values do not fit the list it is for)."""
+    return Invalid(
+        problems=[
+            Problem(
+                pointer="",
+                code="cursor_invalid",
+                message=f"Use the next_cursor value from the previous page exactly as given, or leave {parameter} out.",
+            )
+        ],
+        summary="The cursor is not one this service issued.",
+    )
+
+
+def decode_cursor(cursor: str | None, *, size: int, parameter: str = "cursor") -> list[Any] | None:
     """The sort key inside CURSOR; 422 when it was not made by this service."""
     if cursor is None:
         return None
@@ -29,13 +43,4 @@ def decode_cursor(cursor: str | None, *, size: int) -> list[Any] | None:
             return values
     except (ValueError, UnicodeDecodeError):
         pass
-    raise Invalid(
-        problems=[
-            Problem(
-                pointer="",
-                code="cursor_invalid",
-                message="Use the next_cursor value from the previous page exactly as given, or leave cursor out.",
-            )
-        ],
-        summary="The cursor is not one this service issued.",
-    )
+    raise invalid_cursor(parameter)

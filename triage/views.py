@@ -14,7 +14,7 @@ from schemas.tables import AuditEvent, Child, FeedbackEvent, Organisation, Refer
 from triage import access, audit
 from triage.auth import Caller
 from triage.errors import Invalid, Problem
-from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, invalid_cursor
 from triage.workflow import decisions, information_requests, state, strategy
 from triage.workflow import history as workflow_history
 
@@ -253,12 +253,4 @@ def _parse_ts(value: Any) -> Any:
     try:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise Invalid(
-            problems=[
-                Problem(
-                    pointer="",
-                    code="cursor_invalid",
-                    message="Use the next_cursor value from the previous page exactly as given.",
-                )
-            ]
-        ) from None
+        raise invalid_cursor() from None

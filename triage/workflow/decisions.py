@@ -104,15 +104,7 @@ def decide(
 def approve(*, session: Session, caller: Caller, referral: Referral, now: dt.datetime | None = None) -> dict[str, Any]:
     """A manager approves a red step-down: the decision becomes final and the referrer is told."""
     now = now or utc_now()
-    session.refresh(referral, with_for_update=True)
-    if referral.status != ReferralStatus.awaiting_approval:
-        raise Conflict(f"There is no decision waiting for approval: the referral is {referral.status}.")
-    decision = _pending(session, referral.id)
-    if decision.decided_by == caller.user_id:
-        raise NotAllowed("A step-down needs another manager's approval: you made this decision yourself.")
-    decision.state = DecisionState.approved
-    decision.reviewed_by = caller.user_id
-    decision.reviewed_at = now
+    decision = _review(session=session, caller=caller, referral=referral, outcome=DecisionState.approved, at=now)
     _make_final(session=session, referral=referral, decision=decision, children=_children(session, referral.id), at=now)
     audit.record(
         session=session,
@@ -142,15 +134,7 @@ def return_to_practitioner(
             ],
             summary="The return has problems to correct.",
         )
-    session.refresh(referral, with_for_update=True)
-    if referral.status != ReferralStatus.awaiting_approval:
-        raise Conflict(f"There is no decision waiting for approval: the referral is {referral.status}.")
-    decision = _pending(session, referral.id)
-    if decision.decided_by == caller.user_id:
-        raise NotAllowed("A step-down needs another manager's review: you made this decision yourself.")
-    decision.state = DecisionState.returned
-    decision.reviewed_by = caller.user_id
-    decision.reviewed_at = now
+    decision = _review(session=session, caller=caller, referral=referral, outcome=DecisionState.returned, at=now)
     decision.review_comment = comment.strip()
     state.transition(referral=referral, to=ReferralStatus.in_triage, at=now)
     session.add_all([decision, referral])
@@ -165,6 +149,21 @@ def return_to_practitioner(
         detail={"decision_id": str(decision.id)},
     )
     return decision_view(decision, referral=referral)
+
+
+def _review(*, session: Session, caller: Caller, referral: Referral, outcome: str, at: dt.datetime) -> Decision:
+    """The decision waiting for approval, locked and marked approved or returned by this manager (never its maker)."""
+    session.refresh(referral, with_for_update=True)
+    if referral.status != ReferralStatus.awaiting_approval:
+        raise Conflict(f"There is no decision waiting for approval: the referral is {referral.status}.")
+    decision = _pending(session, referral.id)
+    if decision.decided_by == caller.user_id:
+        verb = "approval" if outcome == DecisionState.approved else "review"
+        raise NotAllowed(f"A step-down needs another manager's {verb}: you made this decision yourself.")
+    decision.state = outcome
+    decision.reviewed_by = caller.user_id
+    decision.reviewed_at = at
+    return decision
 
 
 def close(*, session: Session, caller: Caller, referral: Referral, now: dt.datetime | None = None) -> dict[str, Any]:

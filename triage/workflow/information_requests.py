@@ -15,7 +15,7 @@ from schemas.types import utc_now
 from triage import access, audit, feedback
 from triage.auth import Caller
 from triage.errors import Conflict, Invalid, Problem
-from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, invalid_cursor
 from triage.validation import is_placeholder
 from triage.workflow import state
 
@@ -187,9 +187,7 @@ def list_requests(
         try:
             key = (dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
         except ValueError:
-            raise Invalid(
-                problems=[Problem(pointer="", code="cursor_invalid", message="Use next_cursor exactly as given.")]
-            ) from None
+            raise invalid_cursor() from None
         stmt = stmt.where(sa.tuple_(col(InformationRequest.asked_at), col(InformationRequest.id)) > key)
     stmt = stmt.order_by(col(InformationRequest.asked_at), col(InformationRequest.id)).limit(limit + 1)
     rows: list[InformationRequest] = list(session.execute(stmt).scalars())

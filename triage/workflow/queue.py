@@ -16,7 +16,8 @@ from triage import access, audit
 from triage.auth import Caller
 from triage.clock import LONDON
 from triage.errors import Invalid, Problem
-from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, invalid_cursor
+from triage.validation import age_on
 
 ASSIGNED_FILTERS = ("me", "unassigned")
 QUEUE_PURPOSE = "triage queue"
@@ -134,8 +135,7 @@ def _children_of_page(
         if row.unborn:
             age = "unborn"
         elif row.date_of_birth is not None:
-            dob = row.date_of_birth
-            age = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+            age = age_on(row.date_of_birth, today)
         else:
             age = row.age_years
         found.setdefault(row.referral_id, []).append(
@@ -170,13 +170,4 @@ def _cursor_values(after: list[Any]) -> tuple[int, dt.datetime, uuid.UUID]:
             raise ValueError("naive")
         return int(after[0]), due, uuid.UUID(str(after[2]))
     except (TypeError, ValueError):
-        raise Invalid(
-            problems=[
-                Problem(
-                    pointer="",
-                    code="cursor_invalid",
-                    message="Use the next_cursor value from the previous page exactly as given, or leave cursor out.",
-                )
-            ],
-            summary="The cursor is not one this service issued.",
-        ) from None
+        raise invalid_cursor() from None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -17,6 +17,11 @@ from schemas.referral_in import ReferralIn
 
 # A pagination cursor as this service writes them (unpadded base64url), for the `cursor` and `after` parameters.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# The `cursor` parameter of every list paged by cursor.
+PageCursor = Annotated[
+    str | None,
+    Query(description="next_cursor from the previous page.", min_length=1, max_length=500, pattern=CURSOR_PATTERN),
+]
 
 REFERRAL_EXAMPLE: dict[str, Any] = {
     "referrer": {

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CallerDep, ReferrerDep, SessionDep
-from api.openapi_docs import CURSOR_PATTERN, INFORMATION_REQUEST_EXAMPLE
+from api.openapi_docs import INFORMATION_REQUEST_EXAMPLE, PageCursor
 from schemas.workflow_io import InformationResponseIn
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from triage.workflow import information_requests
@@ -30,10 +30,7 @@ def list_requests(
     organisation_id: Annotated[
         uuid.UUID | None, Query(description="Staff: only those addressed to this organisation.")
     ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(description="next_cursor from the previous page.", min_length=1, max_length=500, pattern=CURSOR_PATTERN),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     return information_requests.list_requests(

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, StaffDep
-from api.openapi_docs import CURSOR_PATTERN
+from api.openapi_docs import PageCursor
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from triage.workflow import queue
 
@@ -54,10 +54,7 @@ def get_queue(
         Literal["me", "unassigned"] | None, Query(description="me: those you hold; unassigned: those nobody holds.")
     ] = None,
     overdue: Annotated[bool | None, Query(description="true: only those past decision_due_at.")] = None,
-    cursor: Annotated[
-        str | None,
-        Query(description="next_cursor from the previous page.", min_length=1, max_length=500, pattern=CURSOR_PATTERN),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     return queue.queue_page(

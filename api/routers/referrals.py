@@ -12,13 +12,13 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, CurrentReferral, IntakeCaller, JsonBody, SessionDep
 from api.observability import REFERRALS_RECEIVED, REFERRALS_REJECTED
-from api.openapi_docs import CURSOR_PATTERN, REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY, RETRY_AFTER, problem
+from api.openapi_docs import REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY, RETRY_AFTER, PageCursor, problem
 from schemas.enums import ReferralStatus
 from triage import intake, views
 from triage.auth import Caller
 from triage.db import get_engine, session_scope
 from triage.errors import Invalid
-from triage.pagination import DEFAULT_LIMIT
+from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from triage.settings import get_settings
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
@@ -97,11 +97,8 @@ def list_referrals(
     session: SessionDep,
     caller: CallerDep,
     status: Annotated[ReferralStatus | None, Query(description="Only referrals in this status.")] = None,
-    cursor: Annotated[
-        str | None,
-        Query(description="next_cursor from the previous page.", min_length=1, max_length=500, pattern=CURSOR_PATTERN),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     return views.list_referrals(session=session, caller=caller, status=status, cursor=cursor, limit=limit)
 

@@ -87,14 +87,12 @@ def submit(
         referral_in = validate_referral(body, agency=caller.agency, today=received_at.astimezone(LONDON).date())
     except Invalid as invalid:
         try:
+            # A revoked key learns it is revoked (401), not what was wrong with the body.
             auth.ensure_live(engine=engine, caller=caller)
-        except NotAuthenticated:
+            _count_rejection(engine=engine, caller=caller, invalid=invalid, at=received_at)
+        finally:
             if idempotency_key is not None:
                 idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
-            raise
-        _count_rejection(engine=engine, caller=caller, invalid=invalid, at=received_at)
-        if idempotency_key is not None:
-            idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
         raise
     try:
         if idempotency_key is not None:

@@ -17,31 +17,39 @@ def _array(names: tuple[str, ...] | list[str]) -> str:
     return "ARRAY[" + ",".join("'" + name.replace("'", "''") + "'" for name in names) + "]"
 
 
-REFERRALS = """
+def _received(number: str) -> str:
+    """Filler referral NUMBER's time of receipt (now() is the transaction's: the same for its concerns and children)."""
+    return f"(now() - interval '400 days' - ({number} % 3000000) * interval '1 minute')"
+
+
+RECEIVED = _received("g")
+REFERRALS = f"""
 INSERT INTO referral (id, reference, organisation_id, agency, cin_referral_source, status, decided, received_at,
     decision_due_at, in_triage_at, decided_at, closed_at, decided_on_time, level, rag, rag_rank, pathway,
-    rule_set_version, reasons, immediate_danger, concerns_summary, indicators, consent_status, created_by_key)
-SELECT md5('fill-r-' || g)::uuid, 'FILL-' || g, :org, 'police', '6', 'closed', true, at, at + interval '1 day',
-    at + interval '1 hour', at + interval '5 hours', at + interval '10 days', true, 2, 'green', 2, 'early_help',
-    1, '[]'::jsonb, false, 'Earlier referral (benchmark filler).', '[]'::jsonb, 'obtained', NULL
-FROM (SELECT g, now() - interval '400 days' - (g % 3000000) * interval '1 minute' AS at
-      FROM generate_series(:first, :last) AS g) AS s
+    rule_set_version, reasons, immediate_danger, concerns_summary, indicators, consent_status, created_by_key,
+    child_count, told)
+SELECT md5('fill-r-' || g)::uuid, 'FILL-' || g, :org, 'police', '6', 'closed', true, {RECEIVED},
+    {RECEIVED} + interval '1 day', {RECEIVED} + interval '1 hour', {RECEIVED} + interval '5 hours',
+    {RECEIVED} + interval '10 days', true, 2, 'green', 2, 'early_help', 1, '[]'::jsonb, false,
+    'Earlier referral (benchmark filler).', '[]'::jsonb, 'obtained', NULL, 3, true
+FROM generate_series(:first, :last) AS g
 """
-CONCERNS = """
-INSERT INTO referral_concern (referral_id, category)
-SELECT md5('fill-r-' || g)::uuid, CASE WHEN g % 3 = 0 THEN 'neglect' ELSE 'domestic_abuse' END
+CONCERNS = f"""
+INSERT INTO referral_concern (referral_id, category, received_at)
+SELECT md5('fill-r-' || g)::uuid, CASE WHEN g % 3 = 0 THEN 'neglect' ELSE 'domestic_abuse' END, {RECEIVED}
 FROM generate_series(:first, :last) AS g
 """
 CHILDREN = f"""
 INSERT INTO child (id, referral_id, position, first_name, last_name, name_key, date_of_birth, unborn, age_years,
     nhs_number, postcode, voice_heard, current_plan, referrals_12m, neglect_referrals_12m, level, rag, pathway,
-    outcome, step_down)
-SELECT md5('fill-c-' || g)::uuid, md5('fill-r-' || ((g - 1) / 3 + 1))::uuid, (g - 1) % 3, first, last,
+    outcome, step_down, received_at, agency, neglect)
+SELECT md5('fill-c-' || g)::uuid, md5('fill-r-' || r)::uuid, (g - 1) % 3, first, last,
     lower(first) || '|' || lower(last), date '2008-01-01' + abs(hashtext('d' || g)) % 6570, false, 9,
     -- NHS-shaped numbers from a range never issued (000...), on two children in five.
     CASE WHEN g % 5 < 2 THEN '000' || lpad((g % 10000000)::text, 7, '0') END,
-    'PE1 1AA', true, 'none', 0, 0, 2, 'green', 'early_help', 'early_help', false
-FROM (SELECT g,
+    'PE1 1AA', true, 'none', 0, 0, 2, 'green', 'early_help', 'early_help', false,
+    {_received("r")}, 'police', r % 3 = 0
+FROM (SELECT g, (g - 1) / 3 + 1 AS r,
         ({_array(FIRST_NAMES)})[1 + abs(hashtext('f' || g)) % {len(FIRST_NAMES)}] AS first,
         ({_array(SURNAMES)})[1 + abs(hashtext('s' || g)) % {len(SURNAMES)}] AS last
       FROM generate_series(:first, :last) AS g) AS s

@@ -237,7 +237,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         rating = rule_set.rate(facts)
         ratings.append(rating)
         child = _child_row(child_in, key=key, position=position, rating=rating, facts=facts)
-        child["id"], child["referral_id"] = _new_id(), referral_id
+        child.update(id=_new_id(), referral_id=referral_id, **copied_to_child(caller.agency, concerns, received_at))
         children.append(child)
         matches.extend(
             {"child_id": child["id"], "earlier_child_id": e.child_id, "earlier_referral_id": e.referral_id}
@@ -270,13 +270,15 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         consent_status=str(referral_in.consent.status),
         agency_details=jsonable(agency_details),
         created_by_key=caller.key_id,
+        child_count=len(children),
+        told=False,
     )
     # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
     # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
     connection = session.connection()
     with _pipeline(connection):
         connection.execute(_INSERT_REFERRAL, [vars(referral)])
-        connection.execute(_INSERT_CONCERNS, [{"referral_id": referral_id, "category": c} for c in concerns])
+        connection.execute(_INSERT_CONCERNS, concern_rows(referral_id, concerns, received_at))
         connection.execute(_INSERT_CHILDREN, children)
         if matches:
             connection.execute(_INSERT_MATCHES, matches)
@@ -371,6 +373,16 @@ def rated_child(facts: dict[str, Any], rating: Rating) -> dict[str, Any]:
         "outcome": None,
         "step_down": None,
     }
+
+
+def copied_to_child(agency: str, concerns: list[str], received_at: dt.datetime) -> dict[str, Any]:
+    """What a child row copies of its referral, so the reports count children without joining referrals."""
+    return {"received_at": received_at, "agency": agency, "neglect": "neglect" in concerns}
+
+
+def concern_rows(referral_id: uuid.UUID, concerns: list[str], received_at: dt.datetime) -> list[dict[str, Any]]:
+    """A row per concern category, with the referral's time of receipt for the reports."""
+    return [{"referral_id": referral_id, "category": c, "received_at": received_at} for c in concerns]
 
 
 def _child_row(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from fastapi.testclient import TestClient
 
 from tests.api.reports_support import (
@@ -36,6 +37,7 @@ from tests.api.reports_support import (
 )
 from tests.conftest import Actor
 from tests.validation_cases import unborn_child, valid_referral
+from triage.db import alembic_config
 
 
 @pytest.fixture
@@ -374,3 +376,36 @@ def test_cin_referrals(client: TestClient, manager: Actor, cases: dict[str, Case
     assert f["referral_source"] == "3F"
     assert f["referral_reference"].startswith("MASH-")
     assert f["referral_id"] == str(cases["R5"].id)
+
+
+COPIED = {
+    "referral": ("id", "child_count", "told"),
+    "child": ("id", "received_at", "agency", "neglect"),
+    "referral_concern": ("referral_id", "category", "received_at"),
+}
+
+
+def _copied(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {
+            table: sorted(conn.execute(sa.text(f"SELECT {', '.join(columns)} FROM {table}")).all())
+            for table, columns in COPIED.items()
+        }
+
+
+def test_the_copies_reports_count_by_are_rebuilt_from_the_referrals_on_record(
+    client: TestClient, manager: Actor, cases: dict[str, Case], engine: sa.Engine, database_url: str
+) -> None:
+    """The revision that added the copies fills them in for referrals already on record: the same copies, and so
+    the same figures, as intake and the decision wrote."""
+    before, copies = summary(client, manager), _copied(engine)
+    assert {told for _, _, told in copies["referral"]} == {True, False}
+    config = alembic_config(database_url)
+    command.downgrade(config, "reports_1")
+    with engine.connect() as conn:
+        assert "told" not in {c["name"] for c in sa.inspect(conn).get_columns("referral")}
+    command.upgrade(config, "head")
+    assert _copied(engine) == copies
+    after = summary(client, manager)
+    assert after.pop("generated_at") and before.pop("generated_at")
+    assert after == before

@@ -16,13 +16,10 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 # Per statement, measured on a year of a million referrals:
 # - the planner multiplies the keys' distinct counts and expects millions of groups where there are thousands:
 #   enough work_mem lets it hash them rather than sort a million rows;
-# - joining in id order over the covering indexes (merge joins) costs a third of hashing a million ids per join,
-#   and for a short period the planner picks index lookups instead;
 # - JIT compilation costs more than it saves on statements this short;
 # - the statements already run side by side, so PostgreSQL's own parallel workers would only compete with them.
 SETTINGS = (
     "SET LOCAL work_mem = '256MB'",
-    "SET LOCAL enable_hashjoin = off",
     "SET LOCAL jit = off",
     "SET LOCAL max_parallel_workers_per_gather = 0",
 )

@@ -17,7 +17,16 @@ from schemas.tables import Referral
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.history import name_key
-from triage.intake import YEAR, acknowledgement_message, jsonable, most_urgent, rated_child, union_reasons
+from triage.intake import (
+    YEAR,
+    acknowledgement_message,
+    concern_rows,
+    copied_to_child,
+    jsonable,
+    most_urgent,
+    rated_child,
+    union_reasons,
+)
 from triage.rules import CompiledRuleSet, Rating
 from triage.simulate.people import Earlier, Identity
 from triage.validation import age_on
@@ -240,11 +249,14 @@ def intake_rows(
         "consent_status": body["consent"]["status"],
         "agency_details": details,
         "created_by_key": sender.key_id,
+        "child_count": len(children),
+        "told": False,
     }
     batch.add("referral", referral)
-    for category in concerns:
-        batch.add("referral_concern", {"referral_id": referral_id, "category": category})
+    for row in concern_rows(referral_id, concerns, received_at):
+        batch.add("referral_concern", row)
     for child in children:
+        child.update(copied_to_child(str(sender.agency), concerns, received_at))
         batch.add("child", child)
     # The acknowledgement reads only the reference and the due time.
     stand_in = cast(Referral, SimpleNamespace(reference=reference, decision_due_at=due))

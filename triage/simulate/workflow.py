@@ -278,6 +278,7 @@ def _decide(
         decided_at=decided_at,
         decided_on_time=decided_at <= referral["decision_due_at"],
         awaiting_approval_at=practitioner_at if approval else None,
+        told=True,
     )
     batch.add(
         "audit_event",

@@ -234,6 +234,8 @@ def _make_final(
     """Set each child's outcome, stamp the decision time and whether it met the clock, and tell the referrer."""
     state.transition(referral=referral, to=ReferralStatus.decided, at=at)
     referral.decided_on_time = at <= referral.decision_due_at
+    # Told below, in this transaction: the reports count it from the referral.
+    referral.told = True
     by_child = {uuid.UUID(item["child_id"]): item for item in decision.outcomes}
     for child in children:
         item = by_child[child.id]

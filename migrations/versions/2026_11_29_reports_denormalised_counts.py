@@ -46,16 +46,15 @@ OLD_CHILD_REPORT = [
     "age_years",
 ]
 
-# UPDATE ... FROM reads on PostgreSQL and on SQLite (3.33 and later) alike.
+# Each table is rewritten once. UPDATE ... FROM reads the same on PostgreSQL and on SQLite (3.33 and later).
 BACKFILL = (
     """
-    UPDATE referral SET child_count = named.n
-    FROM (SELECT referral_id, count(*) AS n FROM child GROUP BY referral_id) AS named
-    WHERE named.referral_id = referral.id
-    """,
-    "UPDATE referral SET child_count = 0 WHERE child_count IS NULL",
-    """
-    UPDATE referral SET told = (id IN (SELECT referral_id FROM feedback_event WHERE event = 'decision_made'))
+    UPDATE referral SET
+        child_count = (SELECT count(*) FROM child WHERE child.referral_id = referral.id),
+        told = EXISTS (
+            SELECT 1 FROM feedback_event
+            WHERE feedback_event.referral_id = referral.id AND feedback_event.event = 'decision_made'
+        )
     """,
     """
     UPDATE child SET received_at = r.received_at, agency = r.agency, neglect = (n.referral_id IS NOT NULL)

@@ -225,6 +225,24 @@ def wrk(
     return result
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user and system) the processes PIDS have used so far; a process gone since counts nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (the bench server's database is local)."""
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def median_of(runs: list[dict[str, Any]], *path: str) -> float:
     """The median over repeated runs of one figure (a key path into each run)."""
     values = []

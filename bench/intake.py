@@ -63,13 +63,18 @@ def main() -> None:
     summary = {name: {key: _median(runs) for key, runs in by_count.items()} for name, by_count in results.items()}
     for name, by_count in summary.items():
         print(f"\n{name}:")
-        print("| connections | intake/s | p50 ms | p99 ms | non-2xx | floor/s | floor p99 ms | intake/floor |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| connections | intake/s | p50 ms | p99 ms | non-2xx | floor/s | floor p99 ms | intake/floor "
+            "| CPU ms per referral: workers, PostgreSQL | per floor request |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for label, figures in by_count.items():
             print(
                 f"| {label} | {figures['intake_rps']:.0f} | {figures['intake_p50_ms']:.1f} | "
                 f"{figures['intake_p99_ms']:.1f} | {figures['intake_non_2xx']} | {figures['floor_rps']:.0f} | "
-                f"{figures['floor_p99_ms']:.1f} | {figures['intake_over_floor']:.3f} |"
+                f"{figures['floor_p99_ms']:.1f} | {figures['intake_over_floor']:.3f} | "
+                f"{figures['intake_worker_cpu_ms']:.2f}, {figures['intake_postgres_cpu_ms']:.2f} | "
+                f"{figures['floor_worker_cpu_ms']:.2f}, {figures['floor_postgres_cpu_ms']:.2f} |"
             )
         print(f"peak RSS per worker (MB): {', '.join(f'{mb:.0f}' for mb in peaks[name].values())}")
     if args.json:
@@ -78,7 +83,18 @@ def main() -> None:
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of each figure over repeats (the ratio is each repeat's own ratio, then the median)."""
-    keys = ("intake_rps", "intake_p50_ms", "intake_p99_ms", "floor_rps", "floor_p99_ms", "intake_over_floor")
+    keys = (
+        "intake_rps",
+        "intake_p50_ms",
+        "intake_p99_ms",
+        "floor_rps",
+        "floor_p99_ms",
+        "intake_over_floor",
+        "intake_worker_cpu_ms",
+        "intake_postgres_cpu_ms",
+        "floor_worker_cpu_ms",
+        "floor_postgres_cpu_ms",
+    )
     figures: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in keys}
     figures["intake_non_2xx"] = sum(run["intake_non_2xx"] for run in runs)
     return figures

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench.infra import Server, database_url, median_of, percentile, wrk
+from bench.infra import Server, cpu_seconds, database_url, median_of, percentile, postgres_pids, wrk
 
 
 def intake(server: Server, *, keys: list[str], connections: list[int], seconds: float, repeats: int) -> dict[str, Any]:
@@ -26,6 +26,9 @@ def intake(server: Server, *, keys: list[str], connections: list[int], seconds: 
             order = ("floor", "intake") if repeat % 2 == 0 else ("intake", "floor")
             run: dict[str, dict[str, Any]] = {}
             for kind in order:
+                # Where the time goes: the CPU each request cost the server's workers and PostgreSQL.
+                workers = server.workers()
+                before = cpu_seconds(workers), cpu_seconds(postgres_pids())
                 if kind == "floor":
                     run[kind] = wrk(
                         server.base_url,
@@ -42,6 +45,9 @@ def intake(server: Server, *, keys: list[str], connections: list[int], seconds: 
                         seconds=seconds,
                         env={"BENCH_KEYS": ",".join(keys)},
                     )
+                requests = max(1, run[kind]["requests"])
+                run[kind]["worker_cpu_ms"] = 1000 * (cpu_seconds(workers) - before[0]) / requests
+                run[kind]["postgres_cpu_ms"] = 1000 * (cpu_seconds(postgres_pids()) - before[1]) / requests
             floors.append(run["floor"])
             intakes.append(run["intake"])
             ratios.append(run["intake"]["rps"] / run["floor"]["rps"])
@@ -55,6 +61,10 @@ def intake(server: Server, *, keys: list[str], connections: list[int], seconds: 
             "floor_p50_ms": median_of(floors, "latency_us", "p50") / 1000,
             "floor_p99_ms": median_of(floors, "latency_us", "p99") / 1000,
             "intake_over_floor": statistics.median(ratios),
+            "intake_worker_cpu_ms": median_of(intakes, "worker_cpu_ms"),
+            "intake_postgres_cpu_ms": median_of(intakes, "postgres_cpu_ms"),
+            "floor_worker_cpu_ms": median_of(floors, "worker_cpu_ms"),
+            "floor_postgres_cpu_ms": median_of(floors, "postgres_cpu_ms"),
             "runs": {"intake": intakes, "floor": floors},
         }
     return results

@@ -49,6 +49,11 @@ def table(results: dict[str, Any]) -> str:
             f"{figures['floor_rps']:.0f}/s, p50 {figures['floor_p50_ms']:.1f} ms, p99 {figures['floor_p99_ms']:.1f} ms",
         )
         row(f"intake / floor, {count} connections", f"{ratio:.3f}", target)
+        row(
+            f"CPU per request, {count} connections: intake / floor",
+            f"workers {figures['intake_worker_cpu_ms']:.2f} / {figures['floor_worker_cpu_ms']:.2f} ms, "
+            f"PostgreSQL {figures['intake_postgres_cpu_ms']:.2f} / {figures['floor_postgres_cpu_ms']:.2f} ms",
+        )
     for page in ("first_page", "filtered_page"):
         a, b = results["queue"][small][page], results["queue"][large][page]
         row(f"queue {page.replace('_', ' ')}, {small}", f"p50 {a['p50_ms']:.2f} ms, p95 {a['p95_ms']:.2f} ms")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -19,7 +20,8 @@ from triage.auth import Caller
 _INSERT = sa.insert(AuditEvent.__table__).inline()  # type: ignore[attr-defined]
 
 
-def _request_id() -> str | None:
+def current_request_id() -> str | None:
+    """The id of the request being answered (bound to the log context by the request middleware)."""
     value = structlog.contextvars.get_contextvars().get("request_id")
     return str(value) if value else None
 
@@ -57,22 +59,51 @@ def record_many(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit event per entity (a page of a list is one read of each referral on it)."""
-    now = utc_now()
+    now, request_id = utc_now(), current_request_id()
     rows = [
-        {
-            "at": now,
-            "actor_kind": caller.actor_kind,
-            "actor_id": caller.actor_id,
-            "organisation_id": caller.organisation_id,
-            "role": str(caller.role),
-            "action": action,
-            "entity": entity,
-            "entity_id": str(entity_id) if entity_id is not None else None,
-            "purpose": purpose,
-            "request_id": _request_id(),
-            "detail": detail,
-        }
+        row(
+            caller=caller,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            purpose=purpose,
+            detail=detail,
+            at=now,
+            request_id=request_id,
+        )
         for entity_id in entity_ids
     ]
+    append(session=session, rows=rows)
+
+
+def row(
+    *,
+    caller: Caller,
+    action: str,
+    entity: str,
+    entity_id: uuid.UUID | str | None,
+    purpose: str | None,
+    detail: dict[str, Any] | None,
+    at: dt.datetime,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """One audit event as a row, for append. DETAIL must hold no personal data."""
+    return {
+        "at": at,
+        "actor_kind": caller.actor_kind,
+        "actor_id": caller.actor_id,
+        "organisation_id": caller.organisation_id,
+        "role": str(caller.role),
+        "action": action,
+        "entity": entity,
+        "entity_id": str(entity_id) if entity_id is not None else None,
+        "purpose": purpose,
+        "request_id": request_id,
+        "detail": detail,
+    }
+
+
+def append(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append audit rows (from row) in the session's transaction, in one statement."""
     if rows:
         session.execute(_INSERT, rows)

@@ -94,3 +94,22 @@ def emit(
     # The outbox reads the event's id, organisation and kind, which it has.
     webhooks.enqueue(session=session, event=cast(FeedbackEvent, row))
     return row
+
+
+def emit_unsubscribed(*, session: Session, events: list[tuple[_OfReferral, FeedbackEventKind, str]]) -> None:
+    """Append several events, each for a referral whose organisation was read in this transaction to have no live
+    webhook subscription: one statement, no outbox rows, no ids read back (intake sends it in a pipeline)."""
+    at = utc_now()
+    rows = [
+        {
+            "referral_id": referral.id,
+            "organisation_id": referral.organisation_id,
+            "event": event,
+            "at": at,
+            "message": message,
+            "outcomes": None,
+        }
+        for referral, event, message in events
+    ]
+    if rows:
+        session.execute(_INSERT, rows)

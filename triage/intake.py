@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -62,6 +62,26 @@ def acknowledgement(referral: Referral | StoredReferral, *, base_url: str = "") 
     }
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One POST of a referral, as it arrived: who sent it, the parsed body, its Idempotency-Key, when it came, and
+    the request id its audit row carries."""
+
+    caller: Caller
+    body: Any
+    idempotency_key: str | None
+    received_at: dt.datetime
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A submission whose body is a valid referral and whose Idempotency-Key (if any) this request now holds."""
+
+    submission: Submission
+    referral_in: ReferralIn
+
+
 def submit(
     *,
     session: Session,
@@ -70,47 +90,144 @@ def submit(
     idempotency_key: str | None,
     now: dt.datetime | None = None,
 ) -> IntakeResult:
-    """Receive one referral from a partner organisation, all or nothing."""
+    """Receive one referral from a partner organisation, all or nothing, in SESSION's transaction."""
+    engine = session.get_bind().engine
+    submission = Submission(caller, body, idempotency_key, now or utc_now(), audit.current_request_id())
+    admitted = _admit(engine=engine, submission=submission)
+    if isinstance(admitted, IntakeResult):
+        return admitted
+    try:
+        (outcome,) = _store_admitted(session=session, admitted=[admitted])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+    except BaseException:
+        # End our transaction before releasing the claim in another one (SQLite allows one writer).
+        session.rollback()
+        _release(engine=engine, admitted=admitted)
+        raise
+
+
+def submit_many(*, engine: Any, submissions: list[Submission]) -> list[IntakeResult | BaseException]:
+    """Receive several referrals at once: each is checked and answered on its own, and those with valid bodies are
+    stored together, in one transaction with one commit. If that transaction fails other than by losing the
+    database, each is stored again alone, so no referral is ever refused for another's fault."""
+    outcomes: list[IntakeResult | BaseException | None] = [None] * len(submissions)
+    admitted: list[tuple[int, _Admitted]] = []
+    for position, submission in enumerate(submissions):
+        try:
+            answer = _admit(engine=engine, submission=submission)
+        except Exception as error:  # noqa: BLE001 - this submission's own answer (400s, 401, 409, 422, 503)
+            outcomes[position] = error
+            continue
+        if isinstance(answer, IntakeResult):
+            outcomes[position] = answer
+        else:
+            admitted.append((position, answer))
+    if admitted:
+        try:
+            with session_scope(engine) as session:
+                stored = _store_admitted(session=session, admitted=[a for _, a in admitted])
+            for (position, one), outcome in zip(admitted, stored, strict=True):
+                outcomes[position] = outcome
+                if isinstance(outcome, BaseException):
+                    _release(engine=engine, admitted=one)
+        except Exception as error:  # noqa: BLE001 - whatever stopped them, each referral gets its own answer
+            for position, one in admitted:
+                if len(admitted) > 1 and not _database_lost(error):
+                    outcomes[position] = _store_alone(engine=engine, admitted=one)
+                else:
+                    outcomes[position] = error
+                    _release_quietly(engine=engine, admitted=one)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _admit(*, engine: Any, submission: Submission) -> _Admitted | IntakeResult:
+    """The submission's body as a valid referral, with its Idempotency-Key claimed; or the answer to replay.
+
+    Invalid (422) for a body that is not a valid referral, counted (without its personal data) and with its key
+    released; NotAuthenticated (401) for a revoked key, whatever the body."""
+    caller, key = submission.caller, submission.idempotency_key
     if caller.organisation_id is None or caller.agency is None:
         raise NotAllowed("Only a partner organisation's key can send referrals.")
-    engine = session.get_bind().engine
     org_id = caller.organisation_id
-    if idempotency_key is not None:
+    if key is not None:
         replay = idempotency.claim(
-            engine=engine, organisation_id=org_id, key=idempotency_key, request_hash=idempotency.body_hash(body)
+            engine=engine, organisation_id=org_id, key=key, request_hash=idempotency.body_hash(submission.body)
         )
         if replay is not None:
             auth.ensure_live(engine=engine, caller=caller)
             return IntakeResult(status_code=replay.status_code, body=replay.body, replayed=True)
-    received_at = now or utc_now()
+    received_at = submission.received_at
     try:
-        referral_in = validate_referral(body, agency=caller.agency, today=received_at.astimezone(LONDON).date())
+        referral_in = validate_referral(
+            submission.body, agency=caller.agency, today=received_at.astimezone(LONDON).date()
+        )
     except Invalid as invalid:
         try:
             # A revoked key learns it is revoked (401), not what was wrong with the body.
             auth.ensure_live(engine=engine, caller=caller)
             _count_rejection(engine=engine, caller=caller, invalid=invalid, at=received_at)
         finally:
-            if idempotency_key is not None:
-                idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
+            if key is not None:
+                idempotency.release(engine=engine, organisation_id=org_id, key=key)
         raise
-    try:
-        if idempotency_key is not None:
+    return _Admitted(submission=submission, referral_in=referral_in)
+
+
+def _store_admitted(*, session: Session, admitted: list[_Admitted]) -> list[IntakeResult | BaseException]:
+    """Store the admitted referrals in SESSION's transaction, each with its acknowledgement as its key's answer.
+
+    A referral whose key has been revoked since it was checked is not stored: its outcome is NotAuthenticated."""
+    keyed = [(a.submission.caller.organisation_id, a.submission.idempotency_key) for a in admitted]
+    for org_id, key in keyed:
+        if key is not None and org_id is not None:
             # Locked until this transaction ends: a retry can tell this request is alive (triage/idempotency.py).
-            idempotency.hold(session=session, organisation_id=org_id, key=idempotency_key)
-        referral = store(session=session, caller=caller, referral_in=referral_in, received_at=received_at)
+            idempotency.hold(session=session, organisation_id=org_id, key=key)
+    stored = _store_many(session=session, admitted=admitted)
+    outcomes: list[IntakeResult | BaseException] = []
+    for (org_id, key), referral in zip(keyed, stored, strict=True):
+        if isinstance(referral, BaseException):
+            outcomes.append(referral)
+            continue
         result = IntakeResult(status_code=201, body=acknowledgement(referral))
-        if idempotency_key is not None:
-            idempotency.complete(
-                session=session, organisation_id=org_id, key=idempotency_key, status_code=201, body=result.body
-            )
-        return result
-    except BaseException:
-        # End our transaction before releasing the claim in another one (SQLite allows one writer).
-        session.rollback()
-        if idempotency_key is not None:
-            idempotency.release(engine=engine, organisation_id=org_id, key=idempotency_key)
-        raise
+        if key is not None and org_id is not None:
+            idempotency.complete(session=session, organisation_id=org_id, key=key, status_code=201, body=result.body)
+        outcomes.append(result)
+    return outcomes
+
+
+def _store_alone(*, engine: Any, admitted: _Admitted) -> IntakeResult | BaseException:
+    """One admitted referral stored in a transaction of its own: its outcome, or what stopped it."""
+    try:
+        with session_scope(engine) as session:
+            (outcome,) = _store_admitted(session=session, admitted=[admitted])
+    except Exception as error:  # noqa: BLE001 - this referral's own answer
+        outcome = error
+    if isinstance(outcome, BaseException):
+        _release_quietly(engine=engine, admitted=admitted)
+    return outcome
+
+
+def _database_lost(error: BaseException) -> bool:
+    """Whether ERROR says the database could not be reached or the connection broke (storing alone would fail too)."""
+    return isinstance(error, sa.exc.DBAPIError) and (
+        error.connection_invalidated or isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+    )
+
+
+def _release(*, engine: Any, admitted: _Admitted) -> None:
+    """Give up the claim on an Idempotency-Key whose referral was not stored, so it can be corrected and resent."""
+    caller, key = admitted.submission.caller, admitted.submission.idempotency_key
+    if key is not None and caller.organisation_id is not None:
+        idempotency.release(engine=engine, organisation_id=caller.organisation_id, key=key)
+
+
+def _release_quietly(*, engine: Any, admitted: _Admitted) -> None:
+    """_release, where the referral's own failure is the answer: a claim that cannot be released now (the
+    database is down) is taken over by the referrer's retry once it is abandoned (triage/idempotency.py)."""
+    with contextlib.suppress(Exception):
+        _release(engine=engine, admitted=admitted)
 
 
 class StoredReferral(SimpleNamespace):
@@ -145,26 +262,49 @@ _NUMBER_AND_CHECKS = _NUMBER.returning(*_CHECKS)
 _SELECT_CHECKS = sa.select(*_CHECKS)
 
 
-def _read(
-    *, session: Session, caller: Caller, at: dt.datetime, children: list[ChildKey], before: dt.datetime
-) -> tuple[int, int | None, bool, bool, list[list[EarlierReferral]]]:
-    """What intake reads before it rates: the referral's number, the active rule set version, whether the key is
-    live, whether webhooks may want the acknowledgement, and each child's earlier referrals."""
-    checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
-    history = matching_query(children=children, before=before)
+@dataclass(frozen=True)
+class _Read:
+    """What intake reads for one referral before rating it: its number, the active rule set version, whether the
+    sender's key is live, whether its organisation has a webhook subscription, and each child's earlier referrals."""
+
+    number: int
+    version: int | None
+    key_live: bool
+    subscribed: bool
+    earlier: list[list[EarlierReferral]]
+
+
+def _read(*, session: Session, wanted: list[tuple[Caller, list[ChildKey], dt.datetime]]) -> list[_Read]:
+    """The reads of each wanted referral (its sender, its children and when it was received); on PostgreSQL all of
+    them, with the transaction's BEGIN, sent together and answered in one round trip."""
+    at = utc_now()
+    statements: list[tuple[Any, dict[str, Any]] | None] = []
+    for caller, children, before in wanted:
+        checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
+        statements += [(_NUMBER_AND_CHECKS, checks), matching_query(children=children, before=before)]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # Sent together, with the transaction's BEGIN, and answered in one round trip.
-        answers = _read_pipelined(connection, [(_NUMBER_AND_CHECKS, checks), *([history] if history else [])])
-        (number, version, live, subscriptions), *_ = answers[0]
+        sent = [statement for statement in statements if statement is not None]
+        answers = iter(_read_pipelined(connection, sent))
+        found = [next(answers) if statement is not None else [] for statement in statements]
         # The history query's received_at, as UTCDateTime reads it.
-        rows = [(*row[:5], row[5].astimezone(dt.UTC), row[6]) for row in answers[1]] if history else []
+        histories = [[(*row[:5], row[5].astimezone(dt.UTC), row[6]) for row in rows] for rows in found[1::2]]
+        checked = [rows[0] for rows in found[0::2]]
     else:
-        number = connection.execute(_NUMBER).scalar_one()
-        version, live, subscriptions = connection.execute(_SELECT_CHECKS, checks).one()
-        rows = list(connection.execute(*history).all()) if history else []
-    earlier = earlier_referrals(children=children, rows=rows)
-    return number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier
+        checked, histories = [], []
+        for position in range(0, len(statements), 2):
+            number_and_checks, history = statements[position], statements[position + 1]
+            assert number_and_checks is not None
+            number = connection.execute(_NUMBER).scalar_one()
+            checked.append((number, *connection.execute(_SELECT_CHECKS, number_and_checks[1]).one()))
+            histories.append(list(connection.execute(*history).all()) if history else [])
+    reads = []
+    for (caller, children, _), (number, version, live, subscriptions), rows in zip(
+        wanted, checked, histories, strict=True
+    ):
+        earlier = earlier_referrals(children=children, rows=rows)
+        reads.append(_Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier))
+    return reads
 
 
 @functools.lru_cache(maxsize=256)
@@ -198,15 +338,82 @@ def _read_pipelined(
 
 def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received_at: dt.datetime) -> StoredReferral:
     """Store a validated referral with its children, matches, ratings, clock, acknowledgement and audit."""
-    assert caller.organisation_id is not None and caller.agency is not None
-    today = received_at.astimezone(LONDON).date()
-    keys = [_child_key(child, today=today) for child in referral_in.children]
-    number, version, key_live, subscribed, earlier = _read(
-        session=session, caller=caller, at=utc_now(), children=keys, before=received_at
+    submission = Submission(caller, None, None, received_at, audit.current_request_id())
+    (stored,) = _store_many(session=session, admitted=[_Admitted(submission, referral_in)])
+    if isinstance(stored, BaseException):
+        raise stored
+    return stored
+
+
+@dataclass
+class _Rows:
+    """The rows of the referrals stored together, one statement per table."""
+
+    referrals: list[dict[str, Any]] = field(default_factory=list)
+    concerns: list[dict[str, Any]] = field(default_factory=list)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredReferral | BaseException]:
+    """Store validated referrals in SESSION's transaction: for each, its children, matches, ratings, clock,
+    acknowledgement and audit; NotAuthenticated in place of one whose key has been revoked (nothing stored)."""
+    keys = []
+    for one in admitted:
+        today = one.submission.received_at.astimezone(LONDON).date()
+        keys.append([_child_key(child, today=today) for child in one.referral_in.children])
+    reads = _read(
+        session=session,
+        wanted=[(a.submission.caller, k, a.submission.received_at) for a, k in zip(admitted, keys, strict=True)],
     )
-    if not key_live:
-        raise NotAuthenticated("The API key is not valid or has been revoked.")
-    rule_set = rulesets.rule_set_of(session=session, version=version)
+    rows = _Rows()
+    stored: list[StoredReferral | BaseException] = []
+    subscribed: list[StoredReferral] = []
+    for one, child_keys, read in zip(admitted, keys, reads, strict=True):
+        if not read.key_live:
+            stored.append(NotAuthenticated("The API key is not valid or has been revoked."))
+            continue
+        rule_set = rulesets.rule_set_of(session=session, version=read.version)
+        referral = _rated(one, keys=child_keys, read=read, rule_set=rule_set, rows=rows)
+        stored.append(referral)
+        if read.subscribed:
+            subscribed.append(referral)
+    done = [referral for referral in stored if isinstance(referral, StoredReferral)]
+    # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
+    # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
+    connection = session.connection()
+    with _pipeline(connection):
+        for statement, table_rows in (
+            (_INSERT_REFERRAL, rows.referrals),
+            (_INSERT_CONCERNS, rows.concerns),
+            (_INSERT_CHILDREN, rows.children),
+            (_INSERT_MATCHES, rows.matches),
+        ):
+            if table_rows:
+                connection.execute(statement, table_rows)
+        feedback.emit_unsubscribed(
+            session=session,
+            events=[
+                (r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in done if r not in subscribed
+            ],
+        )
+        audit.append(session=session, rows=rows.audit)
+    for referral in subscribed:
+        # Writing the webhook outbox reads the event's id back: after the pipeline.
+        feedback.emit(
+            session=session,
+            referral=referral,
+            event=FeedbackEventKind.acknowledged,
+            message=acknowledgement_message(referral),
+        )
+    return stored
+
+
+def _rated(one: _Admitted, *, keys: list[ChildKey], read: _Read, rule_set: Any, rows: _Rows) -> StoredReferral:
+    """Rate one referral's children and add its rows (and its audit row) to ROWS; the referral as stored."""
+    caller, received_at, referral_in = one.submission.caller, one.submission.received_at, one.referral_in
+    assert caller.organisation_id is not None and caller.agency is not None
     concerns = sorted({str(c) for c in referral_in.concerns.categories})
     indicators = sorted({str(i) for i in (referral_in.concerns.indicators or [])})
     agency_details = dict(referral_in.agency_details)
@@ -214,9 +421,8 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
 
     children: list[dict[str, Any]] = []
     ratings: list[Rating] = []
-    matches: list[dict[str, Any]] = []
     for position, (child_in, key) in enumerate(zip(referral_in.children, keys, strict=True)):
-        history = earlier[position]
+        history = read.earlier[position]
         recent = [e for e in history if e.received_at >= received_at - YEAR]
         facts = {
             "immediate_danger": referral_in.immediate_danger,
@@ -239,7 +445,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         child = _child_row(child_in, key=key, position=position, rating=rating, facts=facts)
         child.update(id=_new_id(), referral_id=referral_id, **copied_to_child(caller.agency, concerns, received_at))
         children.append(child)
-        matches.extend(
+        rows.matches.extend(
             {"child_id": child["id"], "earlier_child_id": e.child_id, "earlier_referral_id": e.referral_id}
             for e in history
         )
@@ -247,7 +453,7 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
     top = most_urgent(ratings)
     referral = StoredReferral(
         id=referral_id,
-        reference=f"MASH-{received_at.astimezone(LONDON).year}-{number:06d}",
+        reference=f"MASH-{received_at.astimezone(LONDON).year}-{read.number:06d}",
         organisation_id=caller.organisation_id,
         agency=caller.agency,
         cin_referral_source=cin_referral_source(caller.agency),
@@ -273,47 +479,22 @@ def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received
         child_count=len(children),
         told=False,
     )
-    # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
-    # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
-    connection = session.connection()
-    with _pipeline(connection):
-        connection.execute(_INSERT_REFERRAL, [vars(referral)])
-        connection.execute(_INSERT_CONCERNS, concern_rows(referral_id, concerns, received_at))
-        connection.execute(_INSERT_CHILDREN, children)
-        if matches:
-            connection.execute(_INSERT_MATCHES, matches)
-        if not subscribed:
-            _acknowledge(session=session, caller=caller, referral=referral, children=len(children), subscribed=False)
-    if subscribed:
-        # Writing the webhook outbox reads the event's id back: after the pipeline.
-        _acknowledge(session=session, caller=caller, referral=referral, children=len(children), subscribed=True)
+    rows.referrals.append(vars(referral))
+    rows.concerns.extend(concern_rows(referral_id, concerns, received_at))
+    rows.children.extend(children)
+    rows.audit.append(
+        audit.row(
+            caller=caller,
+            action="create",
+            entity="referral",
+            entity_id=referral.id,
+            purpose="referral received",
+            detail={"reference": referral.reference, "children": len(children), "rule_set_version": rule_set.version},
+            at=utc_now(),
+            request_id=one.submission.request_id,
+        )
+    )
     return referral
-
-
-def _acknowledge(
-    *, session: Session, caller: Caller, referral: StoredReferral, children: int, subscribed: bool
-) -> None:
-    """The referrer's acknowledged event and the audit row of a referral being stored."""
-    feedback.emit(
-        session=session,
-        referral=referral,
-        event=FeedbackEventKind.acknowledged,
-        message=acknowledgement_message(referral),
-        subscribed=subscribed,
-    )
-    audit.record(
-        session=session,
-        caller=caller,
-        action="create",
-        entity="referral",
-        entity_id=referral.id,
-        purpose="referral received",
-        detail={
-            "reference": referral.reference,
-            "children": children,
-            "rule_set_version": referral.rule_set_version,
-        },
-    )
 
 
 @contextlib.contextmanager

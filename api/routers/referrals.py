@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import contextlib
+import queue
+import threading
 from typing import Annotated, Any
 
-import anyio
-import anyio.to_thread
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
@@ -14,9 +15,9 @@ from api.deps import CallerDep, CurrentReferral, IntakeCaller, JsonBody, Session
 from api.observability import REFERRALS_RECEIVED, REFERRALS_REJECTED
 from api.openapi_docs import REFERRAL_CREATED_EXAMPLE, REFERRAL_REQUEST_BODY, RETRY_AFTER, PageCursor, problem
 from schemas.enums import ReferralStatus
-from triage import intake, views
-from triage.auth import Caller
-from triage.db import get_engine, session_scope
+from schemas.types import utc_now
+from triage import audit, intake, views
+from triage.db import get_engine
 from triage.errors import Invalid
 from triage.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from triage.settings import get_settings
@@ -55,11 +56,15 @@ async def create_referral(
         ),
     ] = None,
 ) -> JSONResponse:
+    submission = intake.Submission(
+        caller=caller,
+        body=body,
+        idempotency_key=idempotency_key,
+        received_at=utc_now(),
+        request_id=audit.current_request_id(),
+    )
     try:
-        result = await anyio.to_thread.run_sync(
-            functools.partial(_receive, caller=caller, body=body, idempotency_key=idempotency_key),
-            limiter=_intake_threads(),
-        )
+        result = await _writers().store(submission)
     except Invalid:
         REFERRALS_REJECTED.labels(caller.agency or "unknown").inc()
         raise
@@ -73,23 +78,72 @@ async def create_referral(
     return JSONResponse(payload, status_code=result.status_code, headers={"Location": f"/v1/referrals/{payload['id']}"})
 
 
-# Referrals are stored on at most this many threads per process. More would only take turns at the interpreter
-# lock while each holds a database connection and an open transaction; the rest wait their turn on the event loop.
-INTAKE_THREADS = 8
-_limiter: anyio.CapacityLimiter | None = None
+# Referrals waiting to be stored are taken together, up to MAX_BATCH at a time, by each of WRITERS threads per
+# process: one transaction and one commit for all of them (intake.submit_many). Under load a batch holds what
+# arrived while the previous one was being stored; alone, a referral is stored at once. More writers would only
+# take turns at the interpreter lock, each holding a database connection.
+WRITERS = 3
+MAX_BATCH = 32
+_Waiting = tuple[intake.Submission, asyncio.AbstractEventLoop, "asyncio.Future[intake.IntakeResult]"]
 
 
-def _intake_threads() -> anyio.CapacityLimiter:
-    global _limiter
-    if _limiter is None:
-        _limiter = anyio.CapacityLimiter(INTAKE_THREADS)
-    return _limiter
+class _Writers:
+    """The threads storing this process's referrals, and the referrals waiting for them."""
+
+    def __init__(self) -> None:
+        self.waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._write, name=f"intake-writer-{n}", daemon=True) for n in range(WRITERS)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    async def store(self, submission: intake.Submission) -> intake.IntakeResult:
+        """The answer to one submission, once its batch is committed (or what stopped it, raised)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[intake.IntakeResult] = loop.create_future()
+        self.waiting.put((submission, loop, answer))
+        # A client that goes away does not take its referral back: the batch stores it, and a retry with the same
+        # Idempotency-Key gets the answer it missed.
+        return await answer
+
+    def _write(self) -> None:
+        while True:
+            batch = [self.waiting.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.waiting.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes: list[intake.IntakeResult | BaseException]
+            try:
+                outcomes = intake.submit_many(engine=get_engine(), submissions=[one[0] for one in batch])
+            except Exception as error:  # noqa: BLE001 - every waiting request is answered, whatever happened
+                outcomes = [error] * len(batch)
+            for (_, loop, answer), outcome in zip(batch, outcomes, strict=True):
+                with contextlib.suppress(RuntimeError):  # the request's event loop has closed
+                    loop.call_soon_threadsafe(_settle, answer, outcome)
 
 
-def _receive(*, caller: Caller, body: Any, idempotency_key: str | None) -> intake.IntakeResult:
-    """One referral in one unit of work on one thread: committed before the 201 is sent, rolled back on any error."""
-    with session_scope(get_engine()) as session:
-        return intake.submit(session=session, caller=caller, body=body, idempotency_key=idempotency_key)
+def _settle(answer: asyncio.Future[intake.IntakeResult], outcome: intake.IntakeResult | BaseException) -> None:
+    if answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
+
+
+_started: _Writers | None = None
+_starting = threading.Lock()
+
+
+def _writers() -> _Writers:
+    global _started
+    with _starting:
+        if _started is None:
+            _started = _Writers()
+        return _started
 
 
 @router.get("", summary="List the referrals you may see, newest first")

@@ -198,7 +198,9 @@ def test_a_failure_mid_intake_stores_nothing(
     def broken(**_kwargs: Any) -> None:
         raise RuntimeError("feedback store unavailable")
 
+    # The acknowledgement is written after the referral and its children (emit_unsubscribed: no webhooks here).
     monkeypatch.setattr(feedback, "emit", broken)
+    monkeypatch.setattr(feedback, "emit_unsubscribed", broken)
     key = str(uuid.uuid4())
     response = client.post("/v1/referrals", json=body(), headers={**police.headers, "Idempotency-Key": key})
     assert response.status_code == 500

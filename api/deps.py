@@ -93,9 +93,6 @@ async def json_body(request: Request) -> Any:
         ) from None
 
 
-JsonBody = Annotated[Any, Depends(json_body)]
-
-
 def rate_limited(bucket: str) -> Callable[[Caller], Caller]:
     """A dependency counting the caller's key against BUCKET's per-minute limit (429 past it)."""
 
@@ -139,9 +136,7 @@ async def no_body(request: Request) -> None:
 NoBody = Annotated[None, Depends(no_body)]
 
 
-async def intake_caller(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
+async def intake_caller(credentials: HTTPAuthorizationCredentials | None) -> Caller:
     """The partner sending a referral (401, 403), counted against its key's intake limit (429).
 
     Checked on the event loop while the key is cached and the count is in memory, so a referral
@@ -161,6 +156,3 @@ async def intake_caller(
     if due is not None:
         await run_in_threadpool(ratelimit.settle, due)
     return caller
-
-
-IntakeCaller = Annotated[Caller, Depends(intake_caller)]

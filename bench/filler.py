@@ -8,6 +8,7 @@ import time
 import sqlalchemy as sa
 
 from bench.infra import database_url
+from schemas.enums import CONCERN_BITS
 from triage.simulate.people import FIRST_NAMES, SURNAMES
 
 CHUNK = 999_999  # children per statement: a multiple of three, so a chunk holds whole referrals
@@ -27,16 +28,17 @@ REFERRALS = f"""
 INSERT INTO referral (id, reference, organisation_id, agency, cin_referral_source, status, decided, received_at,
     decision_due_at, in_triage_at, decided_at, closed_at, decided_on_time, level, rag, rag_rank, pathway,
     rule_set_version, reasons, immediate_danger, concerns_summary, indicators, consent_status, created_by_key,
-    child_count, told)
+    child_count, told, concern_bits)
 SELECT md5('fill-r-' || g)::uuid, 'FILL-' || g, :org, 'police', '6', 'closed', true, {RECEIVED},
     {RECEIVED} + interval '1 day', {RECEIVED} + interval '1 hour', {RECEIVED} + interval '5 hours',
     {RECEIVED} + interval '10 days', true, 2, 'green', 2, 'early_help', 1, '[]'::jsonb, false,
-    'Earlier referral (benchmark filler).', '[]'::jsonb, 'obtained', NULL, 3, true
+    'Earlier referral (benchmark filler).', '[]'::jsonb, 'obtained', NULL, 3, true,
+    CASE WHEN g % 3 = 0 THEN {CONCERN_BITS["neglect"]} ELSE {CONCERN_BITS["domestic_abuse"]} END
 FROM generate_series(:first, :last) AS g
 """
-CONCERNS = f"""
-INSERT INTO referral_concern (referral_id, category, received_at)
-SELECT md5('fill-r-' || g)::uuid, CASE WHEN g % 3 = 0 THEN 'neglect' ELSE 'domestic_abuse' END, {RECEIVED}
+CONCERNS = """
+INSERT INTO referral_concern (referral_id, category)
+SELECT md5('fill-r-' || g)::uuid, CASE WHEN g % 3 = 0 THEN 'neglect' ELSE 'domestic_abuse' END
 FROM generate_series(:first, :last) AS g
 """
 CHILDREN = f"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -52,6 +53,16 @@ class ConcernCategory(StrEnum):
     school_attendance = "school_attendance"
     housing = "housing"
     other = "other"
+
+
+# A referral's concern categories as one integer (referral.concern_bits), so the reports count every category in
+# their one pass over referrals. Each category keeps its bit: a new category is added at the end, never between.
+CONCERN_BITS: dict[str, int] = {category.value: 1 << position for position, category in enumerate(ConcernCategory)}
+
+
+def concern_bits(categories: Iterable[str]) -> int:
+    """The bits of CATEGORIES (each at most once)."""
+    return sum(CONCERN_BITS[category] for category in set(categories))
 
 
 class Indicator(StrEnum):

@@ -132,6 +132,7 @@ class Referral(SQLModel, table=True):
             "decided_at",
             "told",
             "child_count",
+            "concern_bits",
         ),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -168,8 +169,10 @@ class Referral(SQLModel, table=True):
     agency_details: Any = Field(default=None, sa_type=JSONType, nullable=True)
     created_by_key: uuid.UUID | None = Field(default=None)
     # For the reports, so that a period's figures read one slim index of referrals and join nothing: how many
-    # children the referral names, and whether the referrer has been sent the decision (a decision_made event).
+    # children the referral names, its concern categories (schemas.enums.CONCERN_BITS), and whether the referrer
+    # has been sent the decision (a decision_made event).
     child_count: int
+    concern_bits: int
     told: bool = Field(default=False)
 
 
@@ -177,15 +180,9 @@ class ReferralConcern(SQLModel, table=True):
     """One concern category of a referral; a row each so reports can count them in SQL."""
 
     __tablename__ = "referral_concern"
-    __table_args__ = (
-        sa.Index("ix_referral_concern_category", "category", "referral_id"),
-        # Reports: the concerns of the referrals received in a period (an index-only scan).
-        sa.Index("ix_referral_concern_report", "received_at", "category"),
-    )
+    __table_args__ = (sa.Index("ix_referral_concern_category", "category", "referral_id"),)
     referral_id: uuid.UUID = Field(foreign_key="referral.id", primary_key=True)
     category: str = Field(max_length=40, primary_key=True)
-    # The referral's, copied for the reports (a referral's time of receipt never changes).
-    received_at: dt.datetime = Field(sa_type=UTCDateTime)
 
 
 class Child(SQLModel, table=True):

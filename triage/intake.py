@@ -15,7 +15,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from schemas.enums import RAG_RANK, FeedbackEventKind, Rag, ReferralStatus
+from schemas.enums import RAG_RANK, FeedbackEventKind, Rag, ReferralStatus, concern_bits
 from schemas.referral_in import ChildIn, ReferralIn
 from schemas.tables import (
     Child,
@@ -477,10 +477,11 @@ def _rated(one: _Admitted, *, keys: list[ChildKey], read: _Read, rule_set: Any, 
         agency_details=jsonable(agency_details),
         created_by_key=caller.key_id,
         child_count=len(children),
+        concern_bits=concern_bits(concerns),
         told=False,
     )
     rows.referrals.append(vars(referral))
-    rows.concerns.extend(concern_rows(referral_id, concerns, received_at))
+    rows.concerns.extend(concern_rows(referral_id, concerns))
     rows.children.extend(children)
     rows.audit.append(
         audit.row(
@@ -561,9 +562,9 @@ def copied_to_child(agency: str, concerns: list[str], received_at: dt.datetime) 
     return {"received_at": received_at, "agency": agency, "neglect": "neglect" in concerns}
 
 
-def concern_rows(referral_id: uuid.UUID, concerns: list[str], received_at: dt.datetime) -> list[dict[str, Any]]:
-    """A row per concern category, with the referral's time of receipt for the reports."""
-    return [{"referral_id": referral_id, "category": c, "received_at": received_at} for c in concerns]
+def concern_rows(referral_id: uuid.UUID, concerns: list[str]) -> list[dict[str, Any]]:
+    """A row per concern category."""
+    return [{"referral_id": referral_id, "category": c} for c in concerns]
 
 
 def _child_row(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import col
 
-from schemas.tables import Child, FeedbackEvent, Referral, ReferralConcern, RejectedRule, RejectedSubmission
+from schemas.tables import Child, FeedbackEvent, Referral, RejectedRule, RejectedSubmission
 from tests.conftest import Actor
 from tests.validation_cases import child, valid_referral
 from triage.db import session_scope
@@ -66,9 +66,8 @@ class Data:
         with session_scope(self.engine) as session:
             stored = session.get_one(Referral, case.id)
             stored.received_at, stored.decision_due_at = received, due
-            # The copies intake keeps of the time of receipt move with it.
-            for table in (Child, ReferralConcern):
-                session.execute(sa.update(table).where(col(table.referral_id) == case.id).values(received_at=received))
+            # The copy intake keeps on each child of the time of receipt moves with it.
+            session.execute(sa.update(Child).where(col(Child.referral_id) == case.id).values(received_at=received))
             children = session.execute(
                 sa.select(Child.id).where(col(Child.referral_id) == case.id).order_by(col(Child.position))
             )

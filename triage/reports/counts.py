@@ -1,5 +1,5 @@
 """The database's counts behind the summary: the period's referrals and children, each counted several ways in
-one pass, plus concerns, refusals and the median time to a decision."""
+one pass (concerns with their referral), plus refusals and the median time to a decision."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from schemas.enums import Agency, ConcernCategory, Outcome, VoiceNotObtainedReason
-from schemas.tables import Child, Referral, ReferralConcern, RejectedRule, RejectedSubmission
+from schemas.enums import CONCERN_BITS, Agency, ConcernCategory, Outcome, VoiceNotObtainedReason
+from schemas.tables import Child, Referral, RejectedRule, RejectedSubmission
 from triage.reports import snapshot, sql
 from triage.reports.grouping import Grouped, Grouping, Measure, count_grouped
 from triage.reports.period import Period
@@ -47,6 +47,15 @@ def _between(column: Any, period: Period) -> sa.ColumnElement[bool]:
     return sa.and_(column >= sql.instant(period.starts), column < sql.instant(period.ends))
 
 
+def _with_concern(category: str) -> Callable[[Any], Any]:
+    bit = CONCERN_BITS[category]
+    return lambda r: sa.func.count().filter(r.concerns.op("&")(bit) != 0)
+
+
+def _counted(name: str) -> Measure:
+    return lambda f: f[name]
+
+
 def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
     """Volume, timeliness and feedback per referral, and how many children each names: in total, by agency and by
     week (children with their referral's week). Every column is in ix_referral_report: nothing is joined."""
@@ -59,6 +68,7 @@ def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
         sa.and_(sa.not_(decided), col(Referral.decision_due_at) < sql.instant(now)).label("overdue"),
         sa.and_(decided, col(Referral.told)).label("told"),
         col(Referral.child_count).label("children"),
+        col(Referral.concern_bits).label("concerns"),
     ).where(_received(period))
     counts = {
         "n": lambda r: sa.func.count(),
@@ -67,6 +77,8 @@ def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
         "overdue": lambda r: sa.func.count().filter(r.overdue),
         "told": lambda r: sa.func.count().filter(r.told),
         "children": lambda r: sa.func.sum(r.children),
+        # Each concern category counted from the referral's bits, in the same pass.
+        **{f"concern_{category}": _with_concern(category) for category in CONCERNS},
     }
     week_label = sql.week_label(dialect)
     return Grouping(
@@ -82,6 +94,7 @@ def _referrals(dialect: str, period: Period, now: dt.datetime) -> Grouping:
             "overdue": lambda f: f.overdue,
             "told": lambda f: f.told,
             "children": lambda f: f.children,
+            **{f"concern_{category}": _counted(f"concern_{category}") for category in CONCERNS},
         },
         labels={"week": week_label} if week_label else None,
     )
@@ -154,11 +167,6 @@ def _by(conn: sa.Connection, stmt: sa.Select) -> dict[str, int]:
 
 def _statements(dialect: str, period: Period, now: dt.datetime) -> dict[str, Callable[[sa.Connection], Any]]:
     """The independent pieces of work, each a function of a connection."""
-    concerns = (
-        sa.select(col(ReferralConcern.category), sa.func.count())
-        .where(_between(col(ReferralConcern.received_at), period))
-        .group_by(col(ReferralConcern.category))
-    )
     refused = _between(col(RejectedSubmission.at), period)
     by_agency = (
         sa.select(col(RejectedSubmission.agency), sa.func.count())
@@ -180,7 +188,6 @@ def _statements(dialect: str, period: Period, now: dt.datetime) -> dict[str, Cal
     return {
         "referrals": lambda conn: count_grouped(conn, _referrals(dialect, period, now)),
         "children": lambda conn: count_grouped(conn, _children(period)),
-        "concerns": lambda conn: _by(conn, concerns),
         "rest": rest,
     }
 
@@ -195,10 +202,11 @@ def count_figures(*, session: Session, period: Period, now: dt.datetime) -> Coun
         conn = session.connection()
         done = {name: piece(conn) for name, piece in work.items()}
     rejected_by_agency, rejected_by_rule, median = done["rest"]
+    total = done["referrals"]["total"][()]
     return Counts(
         referrals=done["referrals"],
         children=done["children"],
-        concerns=done["concerns"],
+        concerns={category: total[f"concern_{category}"] for category in CONCERNS if total[f"concern_{category}"]},
         rejected_by_agency=rejected_by_agency,
         rejected_by_rule=rejected_by_rule,
         median_hours=None if median is None else float(median),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-from schemas.enums import RAG_RANK, Agency, FeedbackEventKind, Rag, ReferralStatus
+from schemas.enums import RAG_RANK, Agency, FeedbackEventKind, Rag, ReferralStatus, concern_bits
 from schemas.referral_in import AGENCY_DETAILS_MODELS
 from schemas.tables import Referral
 from triage.cin import cin_referral_source
@@ -250,10 +250,11 @@ def intake_rows(
         "agency_details": details,
         "created_by_key": sender.key_id,
         "child_count": len(children),
+        "concern_bits": concern_bits(concerns),
         "told": False,
     }
     batch.add("referral", referral)
-    for row in concern_rows(referral_id, concerns, received_at):
+    for row in concern_rows(referral_id, concerns):
         batch.add("referral_concern", row)
     for child in children:
         child.update(copied_to_child(str(sender.agency), concerns, received_at))

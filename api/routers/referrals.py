@@ -146,6 +146,8 @@ class _Writers:
             outcomes: list[intake.IntakeResult | BaseException]
             try:
                 outcomes = intake.submit_many(engine=get_engine(), submissions=[one[0] for one in batch])
+                if len(outcomes) != len(batch):
+                    raise RuntimeError("intake answered a batch with the wrong number of outcomes")
             except Exception as error:  # noqa: BLE001 - every waiting request is answered, whatever happened
                 outcomes = [error] * len(batch)
             for (_, loop, answer), outcome in zip(batch, outcomes, strict=True):

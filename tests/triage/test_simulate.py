@@ -4,7 +4,10 @@ store() at the same instant (then rolled back) and every stored value compared; 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from typing import Any
@@ -229,3 +232,22 @@ def test_processes_side_by_side_never_share_a_child(engine: sa.Engine) -> None:
             expected = {(c.position, e.child_id, e.referral_id) for c, history in zip(children, found, strict=True)
                         for e in history}  # fmt: skip
             assert matches_of(session, children) == expected
+
+
+def test_the_same_seed_draws_the_same_referrals_in_every_process() -> None:
+    """What the simulator draws must not follow the process's string hashing (PYTHONHASHSEED differs per run)."""
+    program = (
+        "import random; from schemas.enums import Agency; from triage.simulate.bodies import PROFILES, concerns; "
+        "rng = random.Random(7); print(PROFILES); print([concerns(a, rng, unborn=False) for a in Agency])"
+    )
+    drawn = [
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    ]
+    assert drawn[0] and drawn[0] == drawn[1] == drawn[2]

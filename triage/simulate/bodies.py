@@ -139,9 +139,10 @@ def _profiles(count: int = 90) -> list[tuple[tuple[str, ...], tuple[str, ...], f
     names, weights = list(CONCERN_WEIGHTS), list(CONCERN_WEIGHTS.values())
     seen: dict[tuple[tuple[str, ...], tuple[str, ...]], float] = {}
     while len(seen) < count:
-        chosen = set(rng.choices(names, weights, k=rng.choices((1, 2, 3), (50, 35, 15))[0]))
+        chosen = sorted(set(rng.choices(names, weights, k=rng.choices((1, 2, 3), (50, 35, 15))[0])))
+        # In sorted order: the draws must not follow the process's string hashing, or --seed would not repeat.
         indicators = {rng.choice(INDICATORS_OF[c]) for c in chosen if c in INDICATORS_OF and rng.random() < 0.45}
-        key = (tuple(sorted(chosen)), tuple(sorted(indicators)))
+        key = (tuple(chosen), tuple(sorted(indicators)))
         seen.setdefault(key, 1.0 / (len(seen) + 3))
     return [(categories, indicators, weight) for (categories, indicators), weight in seen.items()]
 

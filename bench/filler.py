@@ -58,6 +58,12 @@ FROM (SELECT g, (g - 1) / 3 + 1 AS r,
 """
 
 
+def to_add(on_record: int, target: int) -> int:
+    """How many children the filler adds to reach TARGET: whole referrals of three, so up to two short of it."""
+    wanted = max(0, target - on_record)
+    return wanted - wanted % 3
+
+
 def add_children(database: str, *, target: int) -> dict[str, float]:
     """Add filler until TARGET children are on record; returns how many were added and how long it took."""
     engine = sa.create_engine(database_url(database), poolclass=sa.pool.NullPool)
@@ -75,8 +81,7 @@ def add_children(database: str, *, target: int) -> dict[str, float]:
                 * 3
             )
         conn.commit()
-        wanted = max(0, target - on_record)
-        wanted -= wanted % 3
+        wanted = to_add(on_record, target)
         for first in range(filled + 1, filled + wanted + 1, CHUNK):
             last = min(first + CHUNK - 1, filled + wanted)
             with conn.begin():

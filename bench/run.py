@@ -130,7 +130,7 @@ def main() -> None:
         # History matching reads only the columns and indexes every revision has, and a revision that rewrites
         # every referral takes minutes per million rows (reports_3: 223 s for the 1M set). The filler writes the
         # current schema, so the database is brought up to it only when children are still to be added.
-        if count(DB_CHILDREN, "SELECT count(*) FROM child") < CHILDREN_LARGE:
+        if filler.to_add(count(DB_CHILDREN, "SELECT count(*) FROM child"), CHILDREN_LARGE):
             frontdoor("migrate", database=DB_CHILDREN, quiet=True)
     else:
         step(f"copying {DB_LARGE} and adding filler to {CHILDREN_LARGE:,} children")

@@ -43,7 +43,7 @@ _LIVE_SUBSCRIPTIONS = (
 
 @dataclass(frozen=True)
 class EmittedEvent:
-    """A feedback event as written (tx_id, stamped by the database, is not read back; nor is id, when unsubscribed)."""
+    """A feedback event as written (tx_id, stamped by the database, is not read back)."""
 
     id: int | None
     referral_id: uuid.UUID
@@ -69,13 +69,9 @@ def emit(
     event: FeedbackEventKind,
     message: str,
     outcomes: list[dict[str, Any]] | None = None,
-    subscribed: bool = True,
 ) -> EmittedEvent:
-    """Append a feedback event for the referral's organisation, with its webhook outbox rows.
-
-    SUBSCRIBED False says the caller read, in this transaction, that the organisation has no live
-    webhook subscription, so there are no outbox rows to write (and the event's id is not read back).
-    """
+    """Append a feedback event for the referral's organisation, with its webhook outbox rows (emit_unsubscribed
+    writes events for organisations known to have no live subscription)."""
     row = EmittedEvent(
         id=None,
         referral_id=referral.id,
@@ -86,10 +82,6 @@ def emit(
         outcomes=outcomes,
     )
     values = {name: getattr(row, name) for name in _COLUMNS}
-    if not subscribed:
-        # Nothing reads the id back, so the statement returns nothing (intake sends it in a pipeline).
-        session.execute(_INSERT, values)
-        return row
     row = dataclasses.replace(row, id=session.execute(_INSERT_RETURNING_ID, values).scalar_one())
     # The outbox reads the event's id, organisation and kind, which it has.
     webhooks.enqueue(session=session, event=cast(FeedbackEvent, row))

@@ -133,8 +133,9 @@ def submit_many(*, engine: Any, submissions: list[Submission]) -> list[IntakeRes
                 if isinstance(outcome, BaseException):
                     _release(engine=engine, admitted=one)
         except Exception as error:  # noqa: BLE001 - whatever stopped them, each referral gets its own answer
+            alone = len(admitted) > 1 and not _database_lost(error)
             for position, one in admitted:
-                if len(admitted) > 1 and not _database_lost(error):
+                if alone:
                     outcomes[position] = _store_alone(engine=engine, admitted=one)
                 else:
                     outcomes[position] = error
@@ -369,6 +370,9 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
     )
     rows = _Rows()
     stored: list[StoredReferral | BaseException] = []
+    # The acknowledgement's event: written with the rows when the organisation has no webhook subscription,
+    # after them (its id read back for the outbox) when it has.
+    unsubscribed: list[StoredReferral] = []
     subscribed: list[StoredReferral] = []
     for one, child_keys, read in zip(admitted, keys, reads, strict=True):
         if not read.key_live:
@@ -377,9 +381,7 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
         rule_set = rulesets.rule_set_of(session=session, version=read.version)
         referral = _rated(one, keys=child_keys, read=read, rule_set=rule_set, rows=rows)
         stored.append(referral)
-        if read.subscribed:
-            subscribed.append(referral)
-    done = [referral for referral in stored if isinstance(referral, StoredReferral)]
+        (subscribed if read.subscribed else unsubscribed).append(referral)
     # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
     # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
     connection = session.connection()
@@ -394,9 +396,7 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
                 connection.execute(statement, table_rows)
         feedback.emit_unsubscribed(
             session=session,
-            events=[
-                (r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in done if r not in subscribed
-            ],
+            events=[(r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in unsubscribed],
         )
         audit.append(session=session, rows=rows.audit)
     for referral in subscribed:

@@ -13,11 +13,10 @@ from sqlmodel import Session
 
 from schemas.tables import AuditEvent
 from schemas.types import utc_now
+from triage import bulk
 from triage.auth import Caller
 
-# A Core statement on the table (an ORM entity would take the ORM's slower bulk path); inline: the new ids are
-# not read back, so intake can send it in a pipeline.
-_INSERT = sa.insert(AuditEvent.__table__).inline()  # type: ignore[attr-defined]
+_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def current_request_id() -> str | None:
@@ -105,5 +104,4 @@ def row(
 
 def append(*, session: Session, rows: list[dict[str, Any]]) -> None:
     """Append audit rows (from row) in the session's transaction, in one statement."""
-    if rows:
-        session.execute(_INSERT, rows)
+    bulk.insert(session.connection(), _TABLE, rows)

@@ -11,6 +11,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from pwdlib import PasswordHash
@@ -200,18 +201,24 @@ def ensure_live(*, engine: Engine, caller: Caller) -> None:
             raise NotAuthenticated("The API key is not valid or has been revoked.")
 
 
-_KEY_IS_LIVE = (
-    sa.select(sa.func.count())
-    .select_from(ApiKey)
-    .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
-    .where(
-        col(ApiKey.id) == sa.bindparam("live_key_id"),
-        col(ApiKey.revoked_at).is_(None),
-        sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > sa.bindparam("live_now")),
-        col(StaffUser.disabled_at).is_(None),
+def live_key_count(key_id: sa.ColumnElement[Any], now: sa.ColumnElement[Any]) -> sa.ScalarSelect[int]:
+    """1 when the key KEY_ID is live at NOW (not revoked, not expired, its user not disabled), else 0: a scalar
+    subquery, for a statement that checks many keys at once."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(ApiKey)
+        .outerjoin(StaffUser, col(StaffUser.id) == col(ApiKey.user_id))
+        .where(
+            col(ApiKey.id) == key_id,
+            col(ApiKey.revoked_at).is_(None),
+            sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > now),
+            col(StaffUser.disabled_at).is_(None),
+        )
+        .scalar_subquery()
     )
-    .scalar_subquery()
-)
+
+
+_KEY_IS_LIVE = live_key_count(sa.bindparam("live_key_id"), sa.bindparam("live_now"))
 
 
 def require_role(caller: Caller, *roles: Role) -> None:

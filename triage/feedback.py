@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 from schemas.enums import FeedbackEventKind
 from schemas.tables import FeedbackEvent, WebhookSubscription
 from schemas.types import utc_now
-from triage import webhooks
+from triage import bulk, webhooks
 
 
 class _OfReferral(Protocol):
@@ -27,18 +27,24 @@ class _OfReferral(Protocol):
 
 # On PostgreSQL a trigger stamps the writer's transaction id on the row (tx_id), which is what keeps the polling
 # cursor gap-free when transactions commit out of id order (triage/feed.py).
-_INSERT = sa.insert(FeedbackEvent.__table__).inline()  # type: ignore[attr-defined]
-_INSERT_RETURNING_ID = _INSERT.returning(col(FeedbackEvent.id))
+_TABLE: sa.Table = FeedbackEvent.__table__  # type: ignore[attr-defined]
+_INSERT_RETURNING_ID = sa.insert(_TABLE).returning(col(FeedbackEvent.id))
 
-_LIVE_SUBSCRIPTIONS = (
-    sa.select(sa.func.count())
-    .select_from(WebhookSubscription)
-    .where(
-        col(WebhookSubscription.organisation_id) == sa.bindparam("subscribed_organisation"),
-        col(WebhookSubscription.disabled_at).is_(None),
+
+def live_subscription_count(organisation_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[int]:
+    """How many live webhook subscriptions the organisation ORGANISATION_ID has (a scalar subquery)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(WebhookSubscription)
+        .where(
+            col(WebhookSubscription.organisation_id) == organisation_id,
+            col(WebhookSubscription.disabled_at).is_(None),
+        )
+        .scalar_subquery()
     )
-    .scalar_subquery()
-)
+
+
+_LIVE_SUBSCRIPTIONS = live_subscription_count(sa.bindparam("subscribed_organisation"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ def emit(
 
 def emit_unsubscribed(*, session: Session, events: list[tuple[_OfReferral, FeedbackEventKind, str]]) -> None:
     """Append several events, each for a referral whose organisation was read in this transaction to have no live
-    webhook subscription: one statement, no outbox rows, no ids read back (intake sends it in a pipeline)."""
+    webhook subscription: one statement, no outbox rows, no ids read back."""
     at = utc_now()
     rows = [
         {
@@ -103,5 +109,4 @@ def emit_unsubscribed(*, session: Session, events: list[tuple[_OfReferral, Feedb
         }
         for referral, event, message in events
     ]
-    if rows:
-        session.execute(_INSERT, rows)
+    bulk.insert(session.connection(), _TABLE, rows)

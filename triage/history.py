@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 
 from schemas.enums import ConcernCategory
 from schemas.tables import Child, Referral, ReferralConcern
+from triage import bulk
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,52 @@ def matching_query(*, children: Sequence[ChildKey], before: dt.datetime) -> tupl
         if key.date_of_birth is not None:
             params[f"name_{index}"], params[f"dob_{index}"] = key.name_key, key.date_of_birth
     return stmt, params
+
+
+# PostgreSQL matches the children of many referrals in one statement: their keys travel as one JSON document, and
+# each child is looked up as matching_query looks it up (by the NHS number and by names and date of birth indexes).
+_MATCHING_MANY = sa.text(
+    """
+    SELECT k.position, m.id, m.referral_id, m.nhs_number, m.name_key, m.date_of_birth, m.received_at, m.neglect
+    FROM jsonb_to_recordset(CAST(:keys AS JSONB))
+        AS k(position integer, nhs_number text, name_key text, date_of_birth date, before timestamptz)
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.referral_id, c.nhs_number, c.name_key, c.date_of_birth, r.received_at,
+            EXISTS (
+                SELECT FROM referral_concern AS rc WHERE rc.referral_id = c.referral_id AND rc.category = :neglect
+            ) AS neglect
+        FROM child AS c JOIN referral AS r ON r.id = c.referral_id
+        WHERE (c.nhs_number = k.nhs_number OR (c.name_key = k.name_key AND c.date_of_birth = k.date_of_birth))
+            AND r.received_at < k.before
+    ) AS m
+    ORDER BY m.received_at DESC
+    """
+)
+
+
+def find_earlier_referrals_many(
+    *, connection: sa.Connection, wanted: Sequence[tuple[Sequence[ChildKey], dt.datetime]]
+) -> list[list[list[EarlierReferral]]]:
+    """find_earlier_referrals for each of several referrals (its children, and when it was received), on
+    PostgreSQL, in one statement."""
+    keys = [
+        {
+            "position": position,
+            "nhs_number": key.nhs_number,
+            "name_key": key.name_key,
+            "date_of_birth": key.date_of_birth,
+            "before": before,
+        }
+        for position, (children, before) in enumerate(wanted)
+        for key in children
+    ]
+    rows: list[list[Any]] = [[] for _ in wanted]
+    found = bulk.fetch(
+        connection, _MATCHING_MANY, {"keys": bulk.document(keys), "neglect": str(ConcernCategory.neglect)}
+    )
+    for position, *row in found:
+        rows[position].append(row)
+    return [earlier_referrals(children=children, rows=of) for (children, _), of in zip(wanted, rows, strict=True)]
 
 
 def earlier_referrals(*, children: Sequence[ChildKey], rows: Sequence[Any]) -> list[list[EarlierReferral]]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
 from schemas.enums import RAG_RANK, FeedbackEventKind, Rag, ReferralStatus, concern_bits
@@ -27,13 +25,20 @@ from schemas.tables import (
     RejectedSubmission,
 )
 from schemas.types import utc_now
-from triage import audit, auth, feedback, idempotency, rulesets
+from triage import audit, auth, bulk, feedback, idempotency, rulesets
 from triage.auth import Caller
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.db import session_scope
 from triage.errors import Invalid, NotAllowed, NotAuthenticated
-from triage.history import ChildKey, EarlierReferral, earlier_referrals, matching_query, name_key
+from triage.history import (
+    ChildKey,
+    EarlierReferral,
+    earlier_referrals,
+    find_earlier_referrals_many,
+    matching_query,
+    name_key,
+)
 from triage.rules import Rating
 from triage.validation import age_on, rejection_pointer_pattern, validate_referral
 
@@ -247,19 +252,14 @@ class StoredReferral(SimpleNamespace):
 # row needs the ORM's unit of work, and each table is one statement however many rows it gets.
 _REFERRAL: sa.Table = Referral.__table__  # type: ignore[attr-defined]
 _CHILD: sa.Table = Child.__table__  # type: ignore[attr-defined]
-_INSERT_REFERRAL = sa.insert(_REFERRAL)
-_INSERT_CONCERNS = sa.insert(ReferralConcern.__table__)  # type: ignore[attr-defined]
-_INSERT_CHILDREN = sa.insert(_CHILD)
-_INSERT_MATCHES = sa.insert(ChildMatch.__table__)  # type: ignore[attr-defined]
+_CONCERN: sa.Table = ReferralConcern.__table__  # type: ignore[attr-defined]
+_MATCH: sa.Table = ChildMatch.__table__  # type: ignore[attr-defined]
 # What intake reads before rating: the active rule set's version (read in this transaction, so a new version
 # rates the next referral in every process), whether the sender's key is still live (it may have been revoked
 # since this process cached it) and whether its organisation has a webhook subscription to write deliveries for.
 _CHECKS = (rulesets.ACTIVE_VERSION, auth.key_is_live(), feedback.live_subscriptions())
 _NUMBER_TABLE: sa.Table = ReferralNumber.__table__  # type: ignore[attr-defined]
 _NUMBER = sa.insert(_NUMBER_TABLE).returning(_NUMBER_TABLE.c.id)
-# PostgreSQL reads them in the statement that takes the number: one round trip. SQLite cannot name another
-# table's columns in RETURNING, so it reads them in a statement of their own.
-_NUMBER_AND_CHECKS = _NUMBER.returning(*_CHECKS)
 _SELECT_CHECKS = sa.select(*_CHECKS)
 
 
@@ -276,65 +276,60 @@ class _Read:
 
 
 def _read(*, session: Session, wanted: list[tuple[Caller, list[ChildKey], dt.datetime]]) -> list[_Read]:
-    """The reads of each wanted referral (its sender, its children and when it was received); on PostgreSQL all of
-    them, with the transaction's BEGIN, sent together and answered in one round trip."""
-    at = utc_now()
-    statements: list[tuple[Any, dict[str, Any]] | None] = []
-    for caller, children, before in wanted:
-        checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
-        statements += [(_NUMBER_AND_CHECKS, checks), matching_query(children=children, before=before)]
+    """The reads of each wanted referral (its sender, its children and when it was received); on PostgreSQL three
+    statements for them all."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        sent = [statement for statement in statements if statement is not None]
-        answers = iter(_read_pipelined(connection, sent))
-        found = [next(answers) if statement is not None else [] for statement in statements]
-        # The history query's received_at, as UTCDateTime reads it.
-        histories = [[(*row[:5], row[5].astimezone(dt.UTC), row[6]) for row in rows] for rows in found[1::2]]
-        checked = [rows[0] for rows in found[0::2]]
-    else:
-        checked, histories = [], []
-        for position in range(0, len(statements), 2):
-            number_and_checks, history = statements[position], statements[position + 1]
-            assert number_and_checks is not None
-            number = connection.execute(_NUMBER).scalar_one()
-            checked.append((number, *connection.execute(_SELECT_CHECKS, number_and_checks[1]).one()))
-            histories.append(list(connection.execute(*history).all()) if history else [])
+        return _read_postgresql(connection, wanted)
+    at = utc_now()
     reads = []
-    for (caller, children, _), (number, version, live, subscriptions), rows in zip(
-        wanted, checked, histories, strict=True
-    ):
+    for caller, children, before in wanted:
+        number = connection.execute(_NUMBER).scalar_one()
+        checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
+        version, live, subscriptions = connection.execute(_SELECT_CHECKS, checks).one()
+        history = matching_query(children=children, before=before)
+        rows = list(connection.execute(*history).all()) if history else []
         earlier = earlier_referrals(children=children, rows=rows)
         reads.append(_Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier))
     return reads
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(stmt: sa.ClauseElement, dialect: sa.Dialect) -> sa.Compiled:
-    # column_keys=[]: an INSERT given no values compiles as SQLAlchemy runs it, with DEFAULT VALUES.
-    return stmt.compile(dialect=dialect, column_keys=[])
+# PostgreSQL takes the numbers of a whole batch in one statement, and reads the checks of every referral in one
+# more: the referrals travel as one JSON document of (position, key, organisation).
+_NUMBERS = sa.text("INSERT INTO referral_number SELECT FROM generate_series(1, :count) RETURNING id")
+_WANTED = (
+    sa.func.jsonb_to_recordset(sa.cast(sa.bindparam("wanted", type_=sa.Text), JSONB))
+    .table_valued(
+        sa.column("position", sa.Integer), sa.column("key_id", sa.Uuid), sa.column("organisation_id", sa.Uuid)
+    )
+    .render_derived(with_types=True)
+)
+_CHECKS_MANY = sa.select(
+    _WANTED.c.position,
+    rulesets.ACTIVE_VERSION,
+    auth.live_key_count(_WANTED.c.key_id, sa.bindparam("live_now")),
+    feedback.live_subscription_count(_WANTED.c.organisation_id),
+).order_by(_WANTED.c.position)
 
 
-def _read_pipelined(
-    connection: sa.Connection, statements: list[tuple[sa.ClauseElement, dict[str, Any]]]
-) -> list[list[tuple[Any, ...]]]:
-    """The rows of each statement, all sent at once through psycopg's pipeline mode (PostgreSQL only).
-
-    Parameters and rows are psycopg's own types (UUIDs, dates, aware datetimes, numbers, text): the statements
-    here need no other conversion.
-    """
-    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
-    with _driver_errors(connection), driver.pipeline() as pipeline:
-        cursors = []
-        for stmt, params in statements:
-            compiled = _compiled(stmt, connection.dialect)
-            cursor = driver.cursor()
-            cursor.execute(compiled.string, compiled.construct_params(params))
-            cursors.append(cursor)
-        pipeline.sync()
-        answers = [cursor.fetchall() for cursor in cursors]
-        for cursor in cursors:
-            cursor.close()
-        return answers
+def _read_postgresql(
+    connection: sa.Connection, wanted: list[tuple[Caller, list[ChildKey], dt.datetime]]
+) -> list[_Read]:
+    numbers = sorted(number for (number,) in bulk.fetch(connection, _NUMBERS, {"count": len(wanted)}))
+    senders = [
+        {"position": position, "key_id": caller.key_id, "organisation_id": caller.organisation_id}
+        for position, (caller, _, _) in enumerate(wanted)
+    ]
+    checks = bulk.fetch(connection, _CHECKS_MANY, {"wanted": bulk.document(senders), "live_now": utc_now()})
+    histories = find_earlier_referrals_many(
+        connection=connection, wanted=[(children, before) for _, children, before in wanted]
+    )
+    return [
+        _Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier)
+        for number, (_, version, live, subscriptions), (caller, _, _), earlier in zip(
+            numbers, checks, wanted, histories, strict=True
+        )
+    ]
 
 
 def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received_at: dt.datetime) -> StoredReferral:
@@ -382,23 +377,20 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
         referral = _rated(one, keys=child_keys, read=read, rule_set=rule_set, rows=rows)
         stored.append(referral)
         (subscribed if read.subscribed else unsubscribed).append(referral)
-    # Core statements on the session's own connection: the ORM has no objects to track here. None of them returns
-    # anything, so on PostgreSQL they go in one pipeline: one round trip for them all, errors raised as usual.
+    # Core statements on the session's own connection (the ORM has no objects to track here), one per table.
     connection = session.connection()
-    with _pipeline(connection):
-        for statement, table_rows in (
-            (_INSERT_REFERRAL, rows.referrals),
-            (_INSERT_CONCERNS, rows.concerns),
-            (_INSERT_CHILDREN, rows.children),
-            (_INSERT_MATCHES, rows.matches),
-        ):
-            if table_rows:
-                connection.execute(statement, table_rows)
-        feedback.emit_unsubscribed(
-            session=session,
-            events=[(r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in unsubscribed],
-        )
-        audit.append(session=session, rows=rows.audit)
+    for table, table_rows in (
+        (_REFERRAL, rows.referrals),
+        (_CONCERN, rows.concerns),
+        (_CHILD, rows.children),
+        (_MATCH, rows.matches),
+    ):
+        bulk.insert(connection, table, table_rows)
+    feedback.emit_unsubscribed(
+        session=session,
+        events=[(r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in unsubscribed],
+    )
+    audit.append(session=session, rows=rows.audit)
     for referral in subscribed:
         # Writing the webhook outbox reads the event's id back: after the pipeline.
         feedback.emit(
@@ -496,31 +488,6 @@ def _rated(one: _Admitted, *, keys: list[ChildKey], read: _Read, rule_set: Any, 
         )
     )
     return referral
-
-
-@contextlib.contextmanager
-def _pipeline(connection: sa.Connection) -> Iterator[None]:
-    """Statements that return nothing, sent without waiting for each answer (psycopg's pipeline mode) on PostgreSQL."""
-    if connection.dialect.name != "postgresql":
-        yield
-        return
-    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
-    with _driver_errors(connection), driver.pipeline():
-        yield
-
-
-@contextlib.contextmanager
-def _driver_errors(connection: sa.Connection) -> Iterator[None]:
-    """psycopg's errors raised outside SQLAlchemy's own calls (when a pipeline is synchronised) raised as SQLAlchemy
-    raises them, so the service answers a lost database the same way (503) wherever it is noticed."""
-    try:
-        yield
-    except sa.exc.DBAPIError:
-        raise
-    except psycopg.Error as error:
-        raise sa.exc.DBAPIError.instance(
-            None, None, error, psycopg.Error, hide_parameters=True, dialect=connection.dialect
-        ) from error
 
 
 def acknowledgement_message(referral: Referral | StoredReferral) -> str:

@@ -392,7 +392,7 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
     )
     audit.append(session=session, rows=rows.audit)
     for referral in subscribed:
-        # Writing the webhook outbox reads the event's id back: after the pipeline.
+        # Writing the webhook outbox reads the event's id back: one event at a time, after the rows.
         feedback.emit(
             session=session,
             referral=referral,

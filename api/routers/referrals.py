@@ -113,6 +113,7 @@ async def create_referral(request: Request) -> JSONResponse:
 WRITERS = 3
 MAX_BATCH = 32
 _Waiting = tuple[intake.Submission, asyncio.AbstractEventLoop, "asyncio.Future[intake.IntakeResult]"]
+_Answer = tuple["asyncio.Future[intake.IntakeResult]", intake.IntakeResult | BaseException]
 
 
 class _Writers:
@@ -150,18 +151,23 @@ class _Writers:
                     raise RuntimeError("intake answered a batch with the wrong number of outcomes")
             except Exception as error:  # noqa: BLE001 - every waiting request is answered, whatever happened
                 outcomes = [error] * len(batch)
+            # One wake-up of each event loop for all the answers it waits for (a process has one).
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
             for (_, loop, answer), outcome in zip(batch, outcomes, strict=True):
-                with contextlib.suppress(RuntimeError):  # the request's event loop has closed
-                    loop.call_soon_threadsafe(_settle, answer, outcome)
+                by_loop.setdefault(loop, []).append((answer, outcome))
+            for loop, answers in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the requests' event loop has closed
+                    loop.call_soon_threadsafe(_settle, answers)
 
 
-def _settle(answer: asyncio.Future[intake.IntakeResult], outcome: intake.IntakeResult | BaseException) -> None:
-    if answer.done():
-        return
-    if isinstance(outcome, BaseException):
-        answer.set_exception(outcome)
-    else:
-        answer.set_result(outcome)
+def _settle(answers: list[_Answer]) -> None:
+    for answer, outcome in answers:
+        if answer.done():
+            continue
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
 
 
 _started: _Writers | None = None

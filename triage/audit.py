@@ -16,7 +16,7 @@ from schemas.types import utc_now
 from triage import bulk
 from triage.auth import Caller
 
-_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def current_request_id() -> str | None:
@@ -104,4 +104,4 @@ def row(
 
 def append(*, session: Session, rows: list[dict[str, Any]]) -> None:
     """Append audit rows (from row) in the session's transaction, in one statement."""
-    bulk.insert(session.connection(), _TABLE, rows)
+    bulk.insert(session.connection(), TABLE, rows)

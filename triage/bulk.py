@@ -1,8 +1,8 @@
 """Many rows in one statement, and statements run straight on PostgreSQL's driver: how intake writes a batch.
 
-On PostgreSQL a table's new rows travel as one JSON document, which the database unpacks into rows itself
-(jsonb_populate_recordset): one statement and one parameter however many rows, where an executemany would send,
-convert and execute each row on its own. SQLite takes them as an executemany.
+On PostgreSQL new rows travel as one JSON document, which the database unpacks into rows itself
+(jsonb_populate_recordset): one statement and one parameter however many rows and tables, where an executemany
+would send, convert and execute each row on its own. SQLite takes each table's rows as an executemany.
 """
 
 from __future__ import annotations
@@ -21,18 +21,28 @@ from psycopg import sql
 
 
 def insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ROWS (dicts with the same keys, each a column of TABLE) into TABLE, in one statement.
+    """Insert ROWS (dicts with the same keys, each a column of TABLE) into TABLE, in one statement."""
+    insert_all(connection, [(table, rows)])
+
+
+def insert_all(connection: sa.Connection, tables: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
+    """Insert the rows of several tables (each table's rows dicts with the same keys, each a column), on
+    PostgreSQL in one statement: a table's rows may refer to another's, in any order, as foreign keys are
+    checked once the statement has inserted them all.
 
     Columns the rows leave out take their defaults. On PostgreSQL a JSON null in a JSON column is stored as SQL
     NULL, which reads back as None like the JSON null SQLAlchemy would store.
     """
-    if not rows:
+    tables = [(table, rows) for table, rows in tables if rows]
+    if not tables:
         return
     if connection.dialect.name != "postgresql":
-        connection.execute(sa.insert(table), rows)
+        for table, rows in tables:
+            connection.execute(sa.insert(table), rows)
         return
+    shape = tuple((table.name, tuple(rows[0])) for table, rows in tables)
     with driver_errors(connection), driver(connection).cursor() as cursor:
-        cursor.execute(_insert_sql(table.name, tuple(rows[0])), (document(rows),))
+        cursor.execute(_insert_sql(shape), (document([rows for _, rows in tables]),))
 
 
 def document(value: Any) -> str:
@@ -53,12 +63,24 @@ def _json_default(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    names = sql.SQL(", ").join(sql.Identifier(column) for column in columns)
-    statement = sql.SQL(
-        "INSERT INTO {table} ({names}) SELECT {names} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
-    )
-    return statement.format(table=sql.Identifier(table), names=names).as_string()
+def _insert_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """One INSERT per table of SHAPE ((table, columns), ...), each reading its rows from its place in the one
+    JSON parameter: all but the last in a WITH clause."""
+    inserts = []
+    for position, (table, columns) in enumerate(shape):
+        names = sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+        inserts.append(
+            sql.SQL(
+                "INSERT INTO {table} ({names}) SELECT {names}"
+                " FROM jsonb_populate_recordset(NULL::{table}, (SELECT rows -> {position} FROM batch))"
+            ).format(table=sql.Identifier(table), names=names, position=sql.Literal(position))
+        )
+    steps: list[sql.Composable] = [sql.SQL("batch AS (SELECT %s::jsonb AS rows)")]
+    steps += [
+        sql.SQL("{name} AS ({insert})").format(name=sql.Identifier(f"insert_{n}"), insert=insert)
+        for n, insert in enumerate(inserts[:-1])
+    ]
+    return sql.SQL("WITH {steps} {last}").format(steps=sql.SQL(", ").join(steps), last=inserts[-1]).as_string()
 
 
 def fetch(connection: sa.Connection, statement: sa.ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, col
 from schemas.enums import FeedbackEventKind
 from schemas.tables import FeedbackEvent, WebhookSubscription
 from schemas.types import utc_now
-from triage import bulk, webhooks
+from triage import webhooks
 
 
 class _OfReferral(Protocol):
@@ -27,8 +28,8 @@ class _OfReferral(Protocol):
 
 # On PostgreSQL a trigger stamps the writer's transaction id on the row (tx_id), which is what keeps the polling
 # cursor gap-free when transactions commit out of id order (triage/feed.py).
-_TABLE: sa.Table = FeedbackEvent.__table__  # type: ignore[attr-defined]
-_INSERT_RETURNING_ID = sa.insert(_TABLE).returning(col(FeedbackEvent.id))
+TABLE: sa.Table = FeedbackEvent.__table__  # type: ignore[attr-defined]
+_INSERT_RETURNING_ID = sa.insert(TABLE).returning(col(FeedbackEvent.id))
 
 
 def live_subscription_count(organisation_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[int]:
@@ -76,8 +77,8 @@ def emit(
     message: str,
     outcomes: list[dict[str, Any]] | None = None,
 ) -> EmittedEvent:
-    """Append a feedback event for the referral's organisation, with its webhook outbox rows (emit_unsubscribed
-    writes events for organisations known to have no live subscription)."""
+    """Append a feedback event for the referral's organisation, with its webhook outbox rows (unsubscribed_rows
+    are the rows of events for organisations known to have no live subscription)."""
     row = EmittedEvent(
         id=None,
         referral_id=referral.id,
@@ -94,11 +95,12 @@ def emit(
     return row
 
 
-def emit_unsubscribed(*, session: Session, events: list[tuple[_OfReferral, FeedbackEventKind, str]]) -> None:
-    """Append several events, each for a referral whose organisation was read in this transaction to have no live
-    webhook subscription: one statement, no outbox rows, no ids read back."""
+def unsubscribed_rows(events: Sequence[tuple[_OfReferral, FeedbackEventKind, str]]) -> list[dict[str, Any]]:
+    """The rows of several events, each for a referral whose organisation was read in the writer's transaction to
+    have no live webhook subscription: rows for TABLE (bulk.insert_all), with no outbox rows and no ids to read
+    back."""
     at = utc_now()
-    rows = [
+    return [
         {
             "referral_id": referral.id,
             "organisation_id": referral.organisation_id,
@@ -109,4 +111,3 @@ def emit_unsubscribed(*, session: Session, events: list[tuple[_OfReferral, Feedb
         }
         for referral, event, message in events
     ]
-    bulk.insert(session.connection(), _TABLE, rows)

@@ -377,20 +377,19 @@ def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredRe
         referral = _rated(one, keys=child_keys, read=read, rule_set=rule_set, rows=rows)
         stored.append(referral)
         (subscribed if read.subscribed else unsubscribed).append(referral)
-    # Core statements on the session's own connection (the ORM has no objects to track here), one per table.
-    connection = session.connection()
-    for table, table_rows in (
-        (_REFERRAL, rows.referrals),
-        (_CONCERN, rows.concerns),
-        (_CHILD, rows.children),
-        (_MATCH, rows.matches),
-    ):
-        bulk.insert(connection, table, table_rows)
-    feedback.emit_unsubscribed(
-        session=session,
-        events=[(r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in unsubscribed],
+    # One statement for all the rows (the ORM has no objects to track here).
+    acknowledged = [(r, FeedbackEventKind.acknowledged, acknowledgement_message(r)) for r in unsubscribed]
+    bulk.insert_all(
+        session.connection(),
+        [
+            (_REFERRAL, rows.referrals),
+            (_CONCERN, rows.concerns),
+            (_CHILD, rows.children),
+            (_MATCH, rows.matches),
+            (feedback.TABLE, feedback.unsubscribed_rows(acknowledged)),
+            (audit.TABLE, rows.audit),
+        ],
     )
-    audit.append(session=session, rows=rows.audit)
     for referral in subscribed:
         # Writing the webhook outbox reads the event's id back: one event at a time, after the rows.
         feedback.emit(

@@ -193,14 +193,13 @@ def test_a_staff_key_cannot_send_a_referral(client: TestClient, practitioner: Ac
 def test_a_failure_mid_intake_stores_nothing(
     client: TestClient, police: Actor, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from triage import feedback
+    from triage import idempotency
 
     def broken(**_kwargs: Any) -> None:
-        raise RuntimeError("feedback store unavailable")
+        raise RuntimeError("idempotency store unavailable")
 
-    # The acknowledgement is written after the referral and its children (emit_unsubscribed: no webhooks here).
-    monkeypatch.setattr(feedback, "emit", broken)
-    monkeypatch.setattr(feedback, "emit_unsubscribed", broken)
+    # The key's answer is stored after the referral, its children, its acknowledgement and its audit row.
+    monkeypatch.setattr(idempotency, "complete", broken)
     key = str(uuid.uuid4())
     response = client.post("/v1/referrals", json=body(), headers={**police.headers, "Idempotency-Key": key})
     assert response.status_code == 500

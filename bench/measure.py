@@ -19,6 +19,10 @@ def intake(server: Server, *, keys: list[str], connections: list[int], seconds: 
 
     Each repeat measures the floor and intake back to back; the ratio is taken within a repeat, then the median."""
     results: dict[str, Any] = {}
+    # A new server's first seconds are slower, whatever the code (at one connection, a p99 near 170 ms on the first
+    # run against 6 ms on the next): both workers take a few seconds of each load, unmeasured, first.
+    for script, env in (("intake.lua", {"BENCH_KEYS": ",".join(keys)}), ("get.lua", {"BENCH_PATH": "/healthz"})):
+        wrk(server.base_url, script=script, connections=16, seconds=3, env=env)
     for count in connections:
         floors, intakes, ratios = [], [], []
         for repeat in range(repeats):

@@ -8,6 +8,8 @@ local keys = {}
 for key in string.gmatch(os.getenv("BENCH_KEYS") or "", "[^,]+") do
   keys[#keys + 1] = key
 end
+-- BENCH_IDEMPOTENCY=1: each referral carries an Idempotency-Key of its own, as a partner that retries safely sends.
+local keyed = os.getenv("BENCH_IDEMPOTENCY") == "1"
 local threads = {}
 local counter = 0
 local yesterday = os.date("!%Y-%m-%d", os.time() - 86400)
@@ -51,8 +53,11 @@ function request()
   local body = string.format(template, concerns[pick], indicators[pick], first_names[math.random(1, #first_names)],
     run_mark, thread_number * 10000000 + counter, born_year, math.random(1, 12), math.random(1, 28), yesterday, counter)
   local key = keys[(counter % #keys) + 1]
-  return wrk.format("POST", "/v1/referrals",
-    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key }, body)
+  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key }
+  if keyed then
+    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", run_mark, thread_number, counter)
+  end
+  return wrk.format("POST", "/v1/referrals", headers, body)
 end
 
 done = report.done

@@ -30,7 +30,7 @@ from triage.auth import Caller
 from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.db import session_scope
-from triage.errors import Invalid, NotAllowed, NotAuthenticated
+from triage.errors import Conflict, Invalid, NotAllowed, NotAuthenticated
 from triage.history import (
     ChildKey,
     EarlierReferral,
@@ -119,9 +119,10 @@ def submit_many(*, engine: Any, submissions: list[Submission]) -> list[IntakeRes
     database, each is stored again alone, so no referral is ever refused for another's fault."""
     outcomes: list[IntakeResult | BaseException | None] = [None] * len(submissions)
     admitted: list[tuple[int, _Admitted]] = []
+    claimed = _claim_fresh_keys(engine=engine, submissions=submissions)
     for position, submission in enumerate(submissions):
         try:
-            answer = _admit(engine=engine, submission=submission)
+            answer = _admit(engine=engine, submission=submission, claimed=position in claimed)
         except Exception as error:  # noqa: BLE001 - this submission's own answer (400s, 401, 409, 422, 503)
             outcomes[position] = error
             continue
@@ -148,8 +149,30 @@ def submit_many(*, engine: Any, submissions: list[Submission]) -> list[IntakeRes
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _admit(*, engine: Any, submission: Submission) -> _Admitted | IntakeResult:
-    """The submission's body as a valid referral, with its Idempotency-Key claimed; or the answer to replay.
+def _claim_fresh_keys(*, engine: Any, submissions: list[Submission]) -> set[int]:
+    """The positions of the submissions whose Idempotency-Keys were new and are now claimed, all in one short
+    transaction. The others (no key, a key used before, a batch claim that failed) are claimed or answered one by
+    one (_admit)."""
+    keyed: list[int] = []
+    claims: list[tuple[uuid.UUID, str, str]] = []
+    for position, submission in enumerate(submissions):
+        caller, key = submission.caller, submission.idempotency_key
+        organisation_id = caller.organisation_id
+        if key is not None and organisation_id is not None and caller.agency is not None:  # else _admit refuses it
+            keyed.append(position)
+            claims.append((organisation_id, key, idempotency.body_hash(submission.body)))
+    if not claims:
+        return set()
+    try:
+        fresh = idempotency.claim_many(engine=engine, claims=claims)
+    except Exception:  # noqa: BLE001 - each is then claimed alone, and answered with what stops it
+        return set()
+    return {position for position, new in zip(keyed, fresh, strict=True) if new}
+
+
+def _admit(*, engine: Any, submission: Submission, claimed: bool = False) -> _Admitted | IntakeResult:
+    """The submission's body as a valid referral, with its Idempotency-Key claimed (now, unless CLAIMED says it
+    already is); or the answer to replay.
 
     Invalid (422) for a body that is not a valid referral, counted (without its personal data) and with its key
     released; NotAuthenticated (401) for a revoked key, whatever the body."""
@@ -157,7 +180,7 @@ def _admit(*, engine: Any, submission: Submission) -> _Admitted | IntakeResult:
     if caller.organisation_id is None or caller.agency is None:
         raise NotAllowed("Only a partner organisation's key can send referrals.")
     org_id = caller.organisation_id
-    if key is not None:
+    if key is not None and not claimed:
         replay = idempotency.claim(
             engine=engine, organisation_id=org_id, key=key, request_hash=idempotency.body_hash(submission.body)
         )
@@ -184,22 +207,30 @@ def _admit(*, engine: Any, submission: Submission) -> _Admitted | IntakeResult:
 def _store_admitted(*, session: Session, admitted: list[_Admitted]) -> list[IntakeResult | BaseException]:
     """Store the admitted referrals in SESSION's transaction, each with its acknowledgement as its key's answer.
 
-    A referral whose key has been revoked since it was checked is not stored: its outcome is NotAuthenticated."""
+    A referral whose key has been revoked since it was checked is not stored: its outcome is NotAuthenticated. Nor
+    is one whose Idempotency-Key is no longer its own to finish (a retry took it over): its outcome is Conflict."""
     keyed = [(a.submission.caller.organisation_id, a.submission.idempotency_key) for a in admitted]
-    for org_id, key in keyed:
-        if key is not None and org_id is not None:
-            # Locked until this transaction ends: a retry can tell this request is alive (triage/idempotency.py).
-            idempotency.hold(session=session, organisation_id=org_id, key=key)
-    stored = _store_many(session=session, admitted=admitted)
+    # Locked until this transaction ends: a retry can tell these requests are alive (triage/idempotency.py).
+    held = idempotency.hold_many(
+        session=session, keys=[(org_id, key) for org_id, key in keyed if org_id is not None and key is not None]
+    )
+    mine = [key is None or (org_id, key) in held for org_id, key in keyed]
+    stored = iter(_store_many(session=session, admitted=[a for a, ok in zip(admitted, mine, strict=True) if ok]))
     outcomes: list[IntakeResult | BaseException] = []
-    for (org_id, key), referral in zip(keyed, stored, strict=True):
+    answers: list[tuple[uuid.UUID, str, int, dict[str, Any]]] = []
+    for (org_id, key), ok in zip(keyed, mine, strict=True):
+        if not ok:
+            outcomes.append(Conflict(idempotency.IN_FLIGHT))
+            continue
+        referral = next(stored)
         if isinstance(referral, BaseException):
             outcomes.append(referral)
             continue
         result = IntakeResult(status_code=201, body=acknowledgement(referral))
         if key is not None and org_id is not None:
-            idempotency.complete(session=session, organisation_id=org_id, key=key, status_code=201, body=result.body)
+            answers.append((org_id, key, 201, result.body))
         outcomes.append(result)
+    idempotency.complete_many(session=session, answers=answers)
     return outcomes
 
 
@@ -355,6 +386,8 @@ class _Rows:
 def _store_many(*, session: Session, admitted: list[_Admitted]) -> list[StoredReferral | BaseException]:
     """Store validated referrals in SESSION's transaction: for each, its children, matches, ratings, clock,
     acknowledgement and audit; NotAuthenticated in place of one whose key has been revoked (nothing stored)."""
+    if not admitted:
+        return []
     keys = []
     for one in admitted:
         today = one.submission.received_at.astimezone(LONDON).date()

@@ -196,3 +196,28 @@ def test_only_one_of_two_requests_holding_a_key_stores_its_referral(police: Acto
             sa.select(IdempotencyRecord.response).where(IdempotencyRecord.key == "twice")
         ).scalar_one()
     assert stored == {"id": "a"}
+
+
+def test_a_batch_holds_and_finishes_only_the_keys_still_its_own(police: Actor, engine: sa.Engine) -> None:
+    # What intake does for a batch of keyed referrals: one hold and one set of answers for all of them.
+    from sqlmodel import Session
+
+    from triage import idempotency
+    from triage.errors import Conflict
+
+    body = valid_referral("police", today=dt.date.today())
+    for key in ("mine", "finished"):
+        _in_flight(engine, police, key, body, age=dt.timedelta(0))
+    with Session(engine) as other:
+        idempotency.complete(session=other, organisation_id=police.id, key="finished", status_code=201, body={})
+        other.commit()
+    with Session(engine) as batch:
+        keys = [(police.id, "mine"), (police.id, "finished"), (police.id, "never-claimed")]
+        assert idempotency.hold_many(session=batch, keys=keys) == {(police.id, "mine")}
+        idempotency.complete_many(session=batch, answers=[(police.id, "mine", 201, {"id": "a"})])
+        batch.commit()
+    with Session(engine) as late, pytest.raises(Conflict):
+        idempotency.complete_many(session=late, answers=[(police.id, "mine", 201, {"id": "b"})])
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(IdempotencyRecord.key, IdempotencyRecord.response)).all())
+    assert stored == {"mine": {"id": "a"}, "finished": {}}

@@ -199,7 +199,7 @@ def test_a_failure_mid_intake_stores_nothing(
         raise RuntimeError("idempotency store unavailable")
 
     # The key's answer is stored after the referral, its children, its acknowledgement and its audit row.
-    monkeypatch.setattr(idempotency, "complete", broken)
+    monkeypatch.setattr(idempotency, "complete_many", broken)
     key = str(uuid.uuid4())
     response = client.post("/v1/referrals", json=body(), headers={**police.headers, "Idempotency-Key": key})
     assert response.status_code == 500

@@ -151,3 +151,42 @@ def test_referrals_sent_at_once_over_http_are_all_stored_once(live_server: Any, 
         stored = dict(conn.execute(sa.select(Referral.id, Referral.reference)).all())
     assert {uuid.UUID(a["id"]): a["reference"] for a in answers} == stored
     assert _stored_surnames(engine) == sorted(f"Batch{number}" for number in range(96))
+
+
+def test_the_keys_of_a_batch_are_claimed_together_and_each_answered_as_alone(
+    make_org: Callable[..., Actor], database_url: str
+) -> None:
+    police = make_org("police")
+    engine = get_engine()
+    sent, twice = _submission(police, surname="Adams", key="sent"), _submission(police, surname="Baker", key="new")
+    (first,) = intake.submit_many(engine=engine, submissions=[sent])
+    assert isinstance(first, intake.IntakeResult)
+    batch = [
+        sent,  # a retry of what was stored: the same answer
+        _submission(police, surname="Other", key="sent"),  # the same key with another body: refused
+        twice,
+        twice,  # the same key twice in one batch: one is stored, the other told it is in flight
+        _submission(police, surname="Clark", key="wrong", consent=None),  # invalid: its key is given back
+        _submission(police, surname="Dixon", key="fine"),
+    ]
+    outcomes = intake.submit_many(engine=engine, submissions=batch)
+
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "IntakeResult",
+        "Invalid",
+        "IntakeResult",
+        "Conflict",
+        "Invalid",
+        "IntakeResult",
+    ]
+    replay, _, baker, _, _, dixon = outcomes
+    assert isinstance(replay, intake.IntakeResult) and replay.replayed and replay.body == first.body
+    assert isinstance(baker, intake.IntakeResult) and isinstance(dixon, intake.IntakeResult)
+    assert not baker.replayed and not dixon.replayed
+    assert _stored_surnames(engine) == ["Adams", "Baker", "Dixon"]
+    with engine.connect() as conn:
+        records = dict(conn.execute(sa.select(IdempotencyRecord.key, IdempotencyRecord.response)).all())
+    assert records == {"sent": first.body, "new": baker.body, "fine": dixon.body}
+
+    (corrected,) = intake.submit_many(engine=engine, submissions=[_submission(police, surname="Clark", key="wrong")])
+    assert isinstance(corrected, intake.IntakeResult) and corrected.status_code == 201

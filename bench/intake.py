@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable).")
     parser.add_argument("--json", type=Path, help="Write the full results here.")
+    parser.add_argument("--idempotency", action="store_true", help="Send an Idempotency-Key with every referral.")
     parser.add_argument("--baseline", type=Path, help="Also serve the code in this directory and compare.")
     args = parser.parse_args()
     if not args.database.startswith("frontdoor_bench") or not database_exists(args.database):
@@ -57,7 +58,14 @@ def main() -> None:
             for repeat in range(args.repeats):
                 names = list(servers) if repeat % 2 == 0 else list(reversed(servers))
                 for name in names:
-                    run = measure.intake(servers[name], keys=keys, connections=[count], seconds=args.seconds, repeats=1)
+                    run = measure.intake(
+                        servers[name],
+                        keys=keys,
+                        connections=[count],
+                        seconds=args.seconds,
+                        repeats=1,
+                        idempotency=args.idempotency,
+                    )
                     results[name].setdefault(str(count), []).append(run[str(count)])
         peaks = {name: server.peak_rss_mb() for name, server in servers.items()}
     summary = {name: {key: _median(runs) for key, runs in by_count.items()} for name, by_count in results.items()}

@@ -14,14 +14,18 @@ import sqlalchemy as sa
 from bench.infra import Server, cpu_seconds, database_url, median_of, percentile, postgres_pids, wrk
 
 
-def intake(server: Server, *, keys: list[str], connections: list[int], seconds: float, repeats: int) -> dict[str, Any]:
-    """Referrals per second and latency at each concurrency, with GET /healthz under the same load as the floor.
+def intake(
+    server: Server, *, keys: list[str], connections: list[int], seconds: float, repeats: int, idempotency: bool = False
+) -> dict[str, Any]:
+    """Referrals per second and latency at each concurrency, with GET /healthz under the same load as the floor;
+    with IDEMPOTENCY, every referral carries an Idempotency-Key of its own.
 
     Each repeat measures the floor and intake back to back; the ratio is taken within a repeat, then the median."""
     results: dict[str, Any] = {}
     # A new server's first seconds are slower, whatever the code (at one connection, a p99 near 170 ms on the first
     # run against 6 ms on the next): both workers take a few seconds of each load, unmeasured, first.
-    for script, env in (("intake.lua", {"BENCH_KEYS": ",".join(keys)}), ("get.lua", {"BENCH_PATH": "/healthz"})):
+    intake_env = {"BENCH_KEYS": ",".join(keys), "BENCH_IDEMPOTENCY": "1" if idempotency else "0"}
+    for script, env in (("intake.lua", intake_env), ("get.lua", {"BENCH_PATH": "/healthz"})):
         wrk(server.base_url, script=script, connections=16, seconds=3, env=env)
     for count in connections:
         floors, intakes, ratios = [], [], []
@@ -47,7 +51,7 @@ def intake(server: Server, *, keys: list[str], connections: list[int], seconds: 
                         script="intake.lua",
                         connections=count,
                         seconds=seconds,
-                        env={"BENCH_KEYS": ",".join(keys)},
+                        env=intake_env,
                     )
                 requests = max(1, run[kind]["requests"])
                 run[kind]["worker_cpu_ms"] = 1000 * (cpu_seconds(workers) - before[0]) / requests

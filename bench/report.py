@@ -54,6 +54,13 @@ def table(results: dict[str, Any]) -> str:
             f"workers {figures['intake_worker_cpu_ms']:.2f} / {figures['floor_worker_cpu_ms']:.2f} ms, "
             f"PostgreSQL {figures['intake_postgres_cpu_ms']:.2f} / {figures['floor_postgres_cpu_ms']:.2f} ms",
         )
+    for count, figures in results.get("intake_keyed", {}).items():
+        row(
+            f"intake with an Idempotency-Key on each referral, {count} connections",
+            f"{figures['intake_rps']:.0f}/s, p50 {figures['intake_p50_ms']:.1f} ms, "
+            f"p99 {figures['intake_p99_ms']:.1f} ms (non-2xx: {figures['intake_non_2xx']}); "
+            f"/ floor {figures['intake_over_floor']:.3f}",
+        )
     for page in ("first_page", "filtered_page"):
         a, b = results["queue"][small][page], results["queue"][large][page]
         row(f"queue {page.replace('_', ' ')}, {small}", f"p50 {a['p50_ms']:.2f} ms, p95 {a['p95_ms']:.2f} ms")

@@ -122,6 +122,10 @@ def main() -> None:
     keys, _ = issue_keys(DB_LARGE, partners=16)
     with serve(DB_LARGE, workers=WORKERS, log=log) as server:
         results["intake"] = measure.intake(server, keys=keys, connections=CONNECTIONS, seconds=SECONDS, repeats=REPEATS)
+        # What a partner that sends an Idempotency-Key with each referral gets, at the busiest concurrency.
+        results["intake_keyed"] = measure.intake(
+            server, keys=keys, connections=CONNECTIONS[-1:], seconds=SECONDS, repeats=REPEATS, idempotency=True
+        )
         peaks = server.peak_rss_mb()
     results["memory"] = {"peak_rss_mb_per_worker": peaks, "peak_rss_mb": max(peaks.values())}
 

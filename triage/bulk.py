@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import json
-import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
@@ -47,12 +46,10 @@ def insert_all(connection: sa.Connection, tables: list[tuple[sa.Table, list[dict
 
 def document(value: Any) -> str:
     """VALUE as JSON for PostgreSQL to read: ids as text, dates and aware timestamps in ISO 8601."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 def _json_default(value: Any) -> str:
-    if isinstance(value, uuid.UUID):
-        return str(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")

@@ -4,7 +4,6 @@ on SQLite; and reference numbers taken from the referral_number table, as intake
 from __future__ import annotations
 
 import itertools
-import json
 import operator
 import queue
 import threading
@@ -12,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -53,19 +53,8 @@ def reserve_numbers(engine: Engine, count: int) -> list[int]:
 NULL = "\\N"
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    try:
-        import orjson
-    except ImportError:  # the standard library does the same, a few times slower
-        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-    def encode(value: Any) -> str:
-        return orjson.dumps(value).decode()
-
-    return encode
-
-
-_json = _json_encoder()
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _text(value: str) -> str:

@@ -25,9 +25,9 @@ def insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]
 
 
 def insert_all(connection: sa.Connection, tables: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
-    """Insert the rows of several tables (each table's rows dicts with the same keys, each a column), on
-    PostgreSQL in one statement: a table's rows may refer to another's, in any order, as foreign keys are
-    checked once the statement has inserted them all.
+    """Insert the rows of several tables (each table's rows dicts with the same keys, each a column), a table
+    after those its rows refer to. On PostgreSQL in one statement, whose foreign keys are checked once it has
+    inserted them all; on SQLite one executemany per table, in the order given.
 
     Columns the rows leave out take their defaults. On PostgreSQL a JSON null in a JSON column is stored as SQL
     NULL, which reads back as None like the JSON null SQLAlchemy would store.

@@ -96,13 +96,13 @@ def find_earlier_referrals(
     *, session: Session, children: Sequence[ChildKey], before: dt.datetime
 ) -> list[list[EarlierReferral]]:
     """For each child, its earlier referrals (one entry per referral, newest first), in one indexed query."""
-    query = matching_query(children=children, before=before)
-    rows = session.connection().execute(*query).all() if query is not None else []
-    return earlier_referrals(children=children, rows=rows)
+    (found,) = find_earlier_referrals_many(connection=session.connection(), wanted=[(children, before)])
+    return found
 
 
-def matching_query(*, children: Sequence[ChildKey], before: dt.datetime) -> tuple[_Matching, dict[str, Any]] | None:
-    """The query find_earlier_referrals runs and its parameters (None when no child can be matched)."""
+def _matching_query(*, children: Sequence[ChildKey], before: dt.datetime) -> tuple[_Matching, dict[str, Any]] | None:
+    """The query that matches one referral's children elsewhere than on PostgreSQL, and its parameters (None when
+    no child can be matched)."""
     stmt = _statement(_shape(children))
     if stmt is None:
         return None
@@ -116,7 +116,7 @@ def matching_query(*, children: Sequence[ChildKey], before: dt.datetime) -> tupl
 
 
 # PostgreSQL matches the children of many referrals in one statement: their keys travel as one JSON document, and
-# each child is looked up as matching_query looks it up (by the NHS number and by names and date of birth indexes).
+# each child is looked up as _matching_query looks it up (by the NHS number and by names and date of birth indexes).
 _MATCHING_MANY = sa.text(
     """
     SELECT k.position, m.id, m.referral_id, m.nhs_number, m.name_key, m.date_of_birth, m.received_at, m.neglect
@@ -139,8 +139,15 @@ _MATCHING_MANY = sa.text(
 def find_earlier_referrals_many(
     *, connection: sa.Connection, wanted: Sequence[tuple[Sequence[ChildKey], dt.datetime]]
 ) -> list[list[list[EarlierReferral]]]:
-    """find_earlier_referrals for each of several referrals (its children, and when it was received), on
-    PostgreSQL, in one statement."""
+    """find_earlier_referrals for each of several referrals (its children, and when it was received): on
+    PostgreSQL in one statement, elsewhere one for each referral."""
+    if connection.dialect.name != "postgresql":
+        each = []
+        for children, before in wanted:
+            query = _matching_query(children=children, before=before)
+            matched = connection.execute(*query).all() if query is not None else []
+            each.append(earlier_referrals(children=children, rows=matched))
+        return each
     keys = [
         {
             "position": position,
@@ -156,13 +163,15 @@ def find_earlier_referrals_many(
     found = bulk.fetch(
         connection, _MATCHING_MANY, {"keys": bulk.document(keys), "neglect": str(ConcernCategory.neglect)}
     )
-    for position, *row in found:
+    for position, child_id, referral_id, nhs_number, row_name_key, date_of_birth, received_at, neglect in found:
+        # received_at in UTC, as UTCDateTime reads it.
+        row = (child_id, referral_id, nhs_number, row_name_key, date_of_birth, received_at.astimezone(dt.UTC), neglect)
         rows[position].append(row)
     return [earlier_referrals(children=children, rows=of) for (children, _), of in zip(wanted, rows, strict=True)]
 
 
 def earlier_referrals(*, children: Sequence[ChildKey], rows: Sequence[Any]) -> list[list[EarlierReferral]]:
-    """Each child's earlier referrals among the rows of matching_query (newest first, one entry per referral)."""
+    """Each child's earlier referrals among the rows of _matching_query (newest first, one entry per referral)."""
     result: list[list[EarlierReferral]] = [[] for _ in children]
     for index, key in enumerate(children):
         seen: set[uuid.UUID] = set()

@@ -31,14 +31,7 @@ from triage.cin import cin_referral_source
 from triage.clock import LONDON, decision_due_at
 from triage.db import session_scope
 from triage.errors import Conflict, Invalid, NotAllowed, NotAuthenticated
-from triage.history import (
-    ChildKey,
-    EarlierReferral,
-    earlier_referrals,
-    find_earlier_referrals_many,
-    matching_query,
-    name_key,
-)
+from triage.history import ChildKey, EarlierReferral, find_earlier_referrals_many, name_key
 from triage.rules import Rating
 from triage.validation import age_on, rejection_pointer_pattern, validate_referral
 
@@ -310,19 +303,23 @@ def _read(*, session: Session, wanted: list[tuple[Caller, list[ChildKey], dt.dat
     """The reads of each wanted referral (its sender, its children and when it was received); on PostgreSQL three
     statements for them all."""
     connection = session.connection()
+    histories = find_earlier_referrals_many(
+        connection=connection, wanted=[(children, before) for _, children, before in wanted]
+    )
     if connection.dialect.name == "postgresql":
-        return _read_postgresql(connection, wanted)
-    at = utc_now()
-    reads = []
-    for caller, children, before in wanted:
-        number = connection.execute(_NUMBER).scalar_one()
-        checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
-        version, live, subscriptions = connection.execute(_SELECT_CHECKS, checks).one()
-        history = matching_query(children=children, before=before)
-        rows = list(connection.execute(*history).all()) if history else []
-        earlier = earlier_referrals(children=children, rows=rows)
-        reads.append(_Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier))
-    return reads
+        checked = _checks_postgresql(connection, [caller for caller, _, _ in wanted])
+    else:
+        at, checked = utc_now(), []
+        for caller, _, _ in wanted:
+            number = connection.execute(_NUMBER).scalar_one()
+            checks = {"live_key_id": caller.key_id, "live_now": at, "subscribed_organisation": caller.organisation_id}
+            checked.append((number, *connection.execute(_SELECT_CHECKS, checks).one()))
+    return [
+        _Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier)
+        for (number, version, live, subscriptions), (caller, _, _), earlier in zip(
+            checked, wanted, histories, strict=True
+        )
+    ]
 
 
 # PostgreSQL takes the numbers of a whole batch in one statement, and reads the checks of every referral in one
@@ -343,24 +340,16 @@ _CHECKS_MANY = sa.select(
 ).order_by(_WANTED.c.position)
 
 
-def _read_postgresql(
-    connection: sa.Connection, wanted: list[tuple[Caller, list[ChildKey], dt.datetime]]
-) -> list[_Read]:
-    numbers = sorted(number for (number,) in bulk.fetch(connection, _NUMBERS, {"count": len(wanted)}))
+def _checks_postgresql(connection: sa.Connection, callers: list[Caller]) -> list[tuple[int, int | None, int, int]]:
+    """For each caller's referral: its number, the active rule set version, and the live key and subscription
+    counts; in two statements for them all."""
+    numbers = sorted(number for (number,) in bulk.fetch(connection, _NUMBERS, {"count": len(callers)}))
     senders = [
         {"position": position, "key_id": caller.key_id, "organisation_id": caller.organisation_id}
-        for position, (caller, _, _) in enumerate(wanted)
+        for position, caller in enumerate(callers)
     ]
     checks = bulk.fetch(connection, _CHECKS_MANY, {"wanted": bulk.document(senders), "live_now": utc_now()})
-    histories = find_earlier_referrals_many(
-        connection=connection, wanted=[(children, before) for _, children, before in wanted]
-    )
-    return [
-        _Read(number, version, caller.key_id is None or live > 0, subscriptions > 0, earlier)
-        for number, (_, version, live, subscriptions), (caller, _, _), earlier in zip(
-            numbers, checks, wanted, histories, strict=True
-        )
-    ]
+    return [(number, *check[1:]) for number, check in zip(numbers, checks, strict=True)]
 
 
 def store(*, session: Session, caller: Caller, referral_in: ReferralIn, received_at: dt.datetime) -> StoredReferral:
